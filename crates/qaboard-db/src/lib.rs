@@ -1,0 +1,86 @@
+//! Persistence of QA-Board: diesel schema, every query, embedded migrations and
+//! the connection pool, for PostgreSQL (production) and SQLite (embedded default).
+//!
+//! Query code is written once, in `ops.rs`, and compiled into one module per
+//! backend ([`backend::pg`], [`backend::sqlite`]) with that backend's schema in
+//! scope; [`dispatch!`]/[`dispatch_tx!`] pick the module of a connection (in the
+//! spirit of vaultwarden's `db_run!`), so there are never two hand-kept copies.
+
+pub mod error;
+pub mod ingest;
+pub mod migrations;
+pub mod pool;
+pub mod read;
+pub mod rows;
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::DbError;
+pub use pool::{Backend, DbConfig, DbConn, DbPool};
+
+/// Calls `backend::<backend>::$f($args)` inside a transaction of the connection's backend.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! dispatch_tx {
+    ($conn:expr, $f:ident($($arg:expr),*)) => {{
+        use ::diesel::Connection as _;
+        match $conn {
+            $crate::DbConn::Pg(c) => {
+                let c: &mut ::diesel::PgConnection = &mut *c;
+                c.transaction::<_, $crate::DbError, _>(|c| $crate::backend::pg::$f(c, $($arg),*))
+            }
+            $crate::DbConn::Sqlite(c) => {
+                let c: &mut ::diesel::SqliteConnection = &mut *c;
+                c.immediate_transaction::<_, $crate::DbError, _>(|c| $crate::backend::sqlite::$f(c, $($arg),*))
+            }
+        }
+    }};
+}
+
+/// Calls `backend::<backend>::$f($args)` without a transaction (single reads).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! dispatch {
+    ($conn:expr, $f:ident($($arg:expr),*)) => {{
+        match $conn {
+            $crate::DbConn::Pg(c) => $crate::backend::pg::$f(&mut *c, $($arg),*),
+            $crate::DbConn::Sqlite(c) => $crate::backend::sqlite::$f(&mut *c, $($arg),*),
+        }
+    }};
+}
+
+/// The query code, compiled once per backend from the same source file
+/// (`ops.rs`) with that backend's schema in scope.
+pub mod backend {
+    /// PostgreSQL.
+    pub mod pg {
+        #[allow(unused_imports)]
+        use crate::schema::pg::*;
+        /// The connection type of this backend.
+        pub type Conn = ::diesel::PgConnection;
+        /// SQL type of time-zone-aware timestamps.
+        pub type TzType = ::diesel::sql_types::Timestamptz;
+        macro_rules! for_update {
+            ($q:expr) => {
+                $q.for_update()
+            };
+        }
+        include!("ops.rs");
+    }
+    /// SQLite.
+    pub mod sqlite {
+        #[allow(unused_imports)]
+        use crate::schema::sqlite::*;
+        /// The connection type of this backend.
+        pub type Conn = ::diesel::SqliteConnection;
+        /// SQL type of time-zone-aware timestamps.
+        pub type TzType = ::diesel::sql_types::TimestamptzSqlite;
+        macro_rules! for_update {
+            ($q:expr) => {
+                $q
+            };
+        }
+        include!("ops.rs");
+    }
+}

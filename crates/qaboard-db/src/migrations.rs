@@ -1,0 +1,165 @@
+//! Embedded migrations for both backends, and adoption of a database created
+//! by the original Python backend.
+use diesel::connection::SimpleConnection;
+use diesel::migration::{Migration, MigrationSource};
+use diesel::pg::Pg;
+use diesel::sql_types::{BigInt, Text};
+use diesel::sqlite::Sqlite;
+use diesel::{QueryableByName, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::{DbConn, DbError};
+
+/// PostgreSQL migrations (the first one is the original backend's schema).
+pub const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+/// SQLite migrations.
+pub const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Version of the PostgreSQL migration that reproduces the original schema.
+pub const PG_BASELINE_VERSION: &str = "20180412000000";
+
+/// One migration and whether it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// The migration's version and name, e.g. `2018-04-12-000000_baseline`.
+    pub name: String,
+    /// Whether the database records it as applied.
+    pub applied: bool,
+}
+
+fn mig_err(e: impl std::fmt::Display) -> DbError {
+    DbError::Migration(e.to_string())
+}
+
+fn names<DB: diesel::backend::Backend>(src: &EmbeddedMigrations) -> Result<Vec<(String, String)>, DbError>
+where
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    let migrations: Vec<Box<dyn Migration<DB>>> = MigrationSource::<DB>::migrations(src).map_err(mig_err)?;
+    Ok(migrations
+        .iter()
+        .map(|m| (m.name().version().to_string(), m.name().to_string()))
+        .collect())
+}
+
+/// Applies every pending migration; returns the names applied.
+pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    let applied = match conn {
+        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES).map_err(mig_err)?.iter().map(|v| v.to_string()).collect(),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map_err(mig_err)?.iter().map(|v| v.to_string()).collect(),
+    };
+    Ok(applied)
+}
+
+/// Reverts the most recently applied migration; returns its version.
+pub fn revert_last(conn: &mut DbConn) -> Result<String, DbError> {
+    let v = match conn {
+        DbConn::Pg(c) => c.revert_last_migration(POSTGRES).map_err(mig_err)?.to_string(),
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map_err(mig_err)?.to_string(),
+    };
+    Ok(v)
+}
+
+/// Lists every known migration with its state, oldest first.
+pub fn status(conn: &mut DbConn) -> Result<Vec<MigrationStatus>, DbError> {
+    let (all, applied): (Vec<(String, String)>, Vec<String>) = match conn {
+        DbConn::Pg(c) => (
+            names::<Pg>(&POSTGRES)?,
+            c.applied_migrations().map_err(mig_err)?.iter().map(|v| v.to_string()).collect(),
+        ),
+        DbConn::Sqlite(c) => (
+            names::<Sqlite>(&SQLITE)?,
+            c.applied_migrations().map_err(mig_err)?.iter().map(|v| v.to_string()).collect(),
+        ),
+    };
+    let mut out: Vec<MigrationStatus> = all
+        .into_iter()
+        .map(|(version, name)| MigrationStatus { applied: applied.contains(&version), name })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// What [`adopt`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptReport {
+    /// True when the baseline was newly marked as applied (false: already adopted).
+    pub marked_baseline: bool,
+    /// Migrations applied after the baseline.
+    pub applied: Vec<String>,
+}
+
+/// Takes over a PostgreSQL database created by the original Python backend:
+/// checks that its tables are there, records our baseline migration (which
+/// describes exactly those tables) as applied without running it, then applies
+/// our later migrations. Refuses, changing nothing, when outputs would violate
+/// the output identity our schema makes unique (the original could duplicate
+/// them under concurrent writes) and tells how many.
+pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
+    let DbConn::Pg(c) = conn else {
+        return Err(DbError::Config(
+            "adopt is for PostgreSQL databases of the original backend; SQLite databases are always ours".into(),
+        ));
+    };
+    let tables: Vec<Name> = diesel::sql_query(
+        "SELECT table_name::text AS name FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+    )
+    .load(&mut **c)?;
+    let tables: Vec<String> = tables.into_iter().map(|t| t.name).collect();
+    let required = ["projects", "ci_commits", "batches", "test_inputs", "outputs"];
+    let missing: Vec<&str> = required.iter().copied().filter(|t| !tables.iter().any(|x| x == t)).collect();
+    if !missing.is_empty() {
+        return Err(DbError::Migration(format!(
+            "this is not a QA-Board database: missing tables {}",
+            missing.join(", ")
+        )));
+    }
+    let already = tables.iter().any(|t| t == "__diesel_schema_migrations")
+        && c.applied_migrations()
+            .map_err(mig_err)?
+            .iter()
+            .any(|v| v.to_string() == PG_BASELINE_VERSION);
+    let identity_is_new = !already
+        || !c.applied_migrations().map_err(mig_err)?.iter().any(|v| v.to_string() != PG_BASELINE_VERSION);
+    if identity_is_new {
+        let dup: Vec<Count> = diesel::sql_query(
+            "SELECT count(*)::bigint AS n FROM (SELECT 1 FROM outputs \
+             GROUP BY batch_id, test_input_id, COALESCE(platform, ''), \
+             md5(configurations::text), md5(extra_parameters::text) HAVING count(*) > 1) d",
+        )
+        .load(&mut **c)?;
+        let n = dup.first().map(|d| d.n).unwrap_or(0);
+        if n > 0 {
+            return Err(DbError::Migration(format!(
+                "{n} output identities (batch, input, platform, configurations, parameters) have duplicate rows; \
+                 merge or delete the duplicates first (see docs/migrations.md); nothing was changed"
+            )));
+        }
+    }
+    let mut marked = false;
+    if !already {
+        c.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (\
+               version VARCHAR(50) PRIMARY KEY NOT NULL, \
+               run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP); \
+             INSERT INTO __diesel_schema_migrations (version) VALUES ('{PG_BASELINE_VERSION}') \
+             ON CONFLICT DO NOTHING;"
+        ))?;
+        marked = true;
+    }
+    let applied = run_pending(conn)?;
+    Ok(AdoptReport { marked_baseline: marked, applied })
+}

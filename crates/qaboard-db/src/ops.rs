@@ -1,0 +1,798 @@
+// Query code shared by both backends. This file is `include!`d into
+// `backend::pg` and `backend::sqlite`, where `Conn` is the backend's
+// connection type, the schema's tables are in scope, and `for_update!(q)`
+// locks rows on PostgreSQL (SQLite's write transactions are exclusive).
+//
+// Functions here assume the caller opened a transaction when they write.
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+use qaboard_model::rules;
+use serde_json::{Map, Value};
+
+use crate::ingest::{BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput};
+use crate::read::{BatchWithOutputs, CommitTree, CommitWindow, ProjectSummary};
+use crate::rows::{BatchRow, CommitRow, OutputRow, ProjectRow, TestInputRow};
+use crate::DbError;
+
+/// How stale a `latest_output_datetime` may get before a new output refreshes
+/// it. Refreshing on every output would make all writers of a project queue
+/// on one row lock; a second of precision is plenty for "last activity".
+const LATEST_OUTPUT_PRECISION_MS: i64 = 1000;
+
+macro_rules! commit_cols {
+    () => {
+        (
+            ci_commits::id,
+            ci_commits::hexsha,
+            ci_commits::project_id,
+            ci_commits::data,
+            ci_commits::authored_datetime,
+            ci_commits::committer_name,
+            ci_commits::message,
+            ci_commits::branch,
+            ci_commits::parents,
+            ci_commits::commit_dir_override,
+            ci_commits::commit_type,
+            ci_commits::latest_output_datetime,
+            ci_commits::deleted,
+        )
+    };
+}
+
+macro_rules! batch_cols {
+    () => {
+        (
+            batches::id,
+            batches::created_date,
+            batches::data,
+            batches::ci_commit_id,
+            batches::label,
+            batches::batch_dir_override,
+        )
+    };
+}
+
+macro_rules! output_cols {
+    () => {
+        (
+            outputs::id,
+            outputs::batch_id,
+            outputs::created_date,
+            outputs::deleted,
+            outputs::output_dir_override,
+            outputs::output_type,
+            outputs::test_input_id,
+            outputs::platform,
+            outputs::configurations,
+            outputs::extra_parameters,
+            outputs::is_pending,
+            outputs::is_running,
+            outputs::is_failed,
+            outputs::metrics,
+            outputs::data,
+        )
+    };
+}
+
+macro_rules! input_cols {
+    () => {
+        (test_inputs::id, test_inputs::path, test_inputs::database, test_inputs::data)
+    };
+}
+
+/// `max(authored_datetime)`: diesel's `max` needs an ordered SQL type, which
+/// SQLite's time-zone-aware timestamp is not (its ISO text in UTC orders fine).
+fn max_authored() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<TzType>> {
+    diesel::dsl::sql::<diesel::sql_types::Nullable<TzType>>("max(ci_commits.authored_datetime)")
+}
+
+fn now_naive() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn is_stale_naive(t: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
+    t.is_none_or(|t| (now - t).num_milliseconds() >= LATEST_OUTPUT_PRECISION_MS)
+}
+
+fn like_prefix(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+// ---------------------------------------------------------------- projects
+
+/// Reads a project.
+pub fn find_project(conn: &mut Conn, id: &str) -> Result<Option<ProjectRow>, DbError> {
+    Ok(projects::table
+        .filter(projects::id.eq(id))
+        .select((projects::id, projects::data, projects::latest_output_datetime))
+        .first::<ProjectRow>(conn)
+        .optional()?)
+}
+
+fn get_or_create_project_locked(conn: &mut Conn, id: &str) -> Result<ProjectRow, DbError> {
+    diesel::insert_into(projects::table)
+        .values((projects::id.eq(id), projects::data.eq(Value::Object(Map::new()))))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(for_update!(projects::table
+        .filter(projects::id.eq(id))
+        .select((projects::id, projects::data, projects::latest_output_datetime)))
+    .first::<ProjectRow>(conn)?)
+}
+
+/// Replaces a project's data.
+pub fn set_project_data(conn: &mut Conn, id: &str, data: &Value) -> Result<(), DbError> {
+    diesel::update(projects::table.filter(projects::id.eq(id)))
+        .set(projects::data.eq(data))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Reads a project's data for update (inside a transaction).
+pub fn project_data_locked(conn: &mut Conn, id: &str) -> Result<Option<Value>, DbError> {
+    Ok(for_update!(projects::table.filter(projects::id.eq(id)).select(projects::data))
+        .first::<Value>(conn)
+        .optional()?)
+}
+
+// ----------------------------------------------------------------- commits
+
+/// Finds a commit by full sha or unique prefix. An exact match wins; several
+/// prefix matches are a conflict listing the candidates.
+pub fn find_commit(conn: &mut Conn, project: &str, sha: &str) -> Result<Option<CommitRow>, DbError> {
+    if sha.is_empty() {
+        return Ok(None);
+    }
+    let exact = ci_commits::table
+        .filter(ci_commits::project_id.eq(project))
+        .filter(ci_commits::hexsha.eq(sha))
+        .select(commit_cols!())
+        .first::<CommitRow>(conn)
+        .optional()?;
+    if exact.is_some() || sha.len() >= 40 {
+        return Ok(exact);
+    }
+    let candidates = ci_commits::table
+        .filter(ci_commits::project_id.eq(project))
+        .filter(ci_commits::hexsha.like(like_prefix(sha)).escape('\\'))
+        .select(commit_cols!())
+        .order(ci_commits::authored_datetime.desc())
+        .limit(11)
+        .load::<CommitRow>(conn)?;
+    // SQLite's LIKE ignores ASCII case: keep only true prefixes.
+    let mut candidates: Vec<CommitRow> = candidates.into_iter().filter(|c| c.hexsha.starts_with(sha)).collect();
+    match candidates.len() {
+        0 => Ok(None),
+        1 => Ok(candidates.pop()),
+        _ => Err(DbError::Conflict(format!(
+            "the commit prefix {sha} is ambiguous, it matches: {}",
+            candidates.iter().map(|c| c.hexsha.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+fn find_commit_by_id(conn: &mut Conn, id: i32) -> Result<CommitRow, DbError> {
+    Ok(ci_commits::table.filter(ci_commits::id.eq(id)).select(commit_cols!()).first::<CommitRow>(conn)?)
+}
+
+/// Returns the commit, creating it (and its project) from the envelope when new.
+pub fn get_or_create_commit(conn: &mut Conn, env: &CommitEnvelope) -> Result<CommitRow, DbError> {
+    if let Some(c) = find_commit(conn, &env.project, &env.hexsha)? {
+        return Ok(c);
+    }
+    let project = get_or_create_project_locked(conn, &env.project)?;
+    if let Some(data) = rules::project_data_after_commit(
+        &project.data,
+        env.branch.as_deref(),
+        env.project_root.as_deref(),
+        env.qaboard_config.as_ref(),
+        env.qaboard_metrics.as_ref(),
+    ) {
+        set_project_data(conn, &project.id, &data)?;
+    }
+    let authored = env.authored_datetime.unwrap_or_else(Utc::now);
+    let data = rules::new_commit_data(
+        env.project_root.as_deref(),
+        env.qaboard_config.as_ref(),
+        env.qaboard_metrics.as_ref(),
+    );
+    diesel::insert_into(ci_commits::table)
+        .values((
+            ci_commits::hexsha.eq(&env.hexsha),
+            ci_commits::project_id.eq(&env.project),
+            ci_commits::data.eq(&data),
+            ci_commits::authored_datetime.eq(authored),
+            ci_commits::committer_name.eq(env.committer_name.as_deref().unwrap_or("unknown")),
+            ci_commits::message.eq(env.message.as_deref().unwrap_or("<NA>")),
+            ci_commits::branch.eq(env.branch.as_deref()),
+            ci_commits::parents.eq(env.parents.as_ref()),
+            ci_commits::commit_type.eq("git"),
+            ci_commits::latest_output_datetime.eq(authored),
+            ci_commits::deleted.eq(false),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(ci_commits::table
+        .filter(ci_commits::project_id.eq(&env.project))
+        .filter(ci_commits::hexsha.eq(&env.hexsha))
+        .select(commit_cols!())
+        .first::<CommitRow>(conn)?)
+}
+
+/// See [`crate::ingest::record_commit`].
+pub fn record_commit(conn: &mut Conn, env: &CommitEnvelope, patch: &Map<String, Value>) -> Result<qaboard_model::CiCommit, DbError> {
+    let commit = get_or_create_commit(conn, env)?;
+    let locked = for_update!(ci_commits::table.filter(ci_commits::id.eq(commit.id)).select(commit_cols!()))
+        .first::<CommitRow>(conn)?;
+    let data = rules::merge_shallow(&locked.data, patch);
+    diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit.id)))
+        .set((ci_commits::data.eq(&data), ci_commits::deleted.eq(false)))
+        .execute(conn)?;
+    Ok(find_commit_by_id(conn, commit.id)?.into())
+}
+
+// ---------------------------------------------------------------- batches
+
+fn find_batch(conn: &mut Conn, commit_id: i32, label: &str) -> Result<Option<BatchRow>, DbError> {
+    Ok(batches::table
+        .filter(batches::ci_commit_id.eq(commit_id))
+        .filter(batches::label.eq(label))
+        .select(batch_cols!())
+        .first::<BatchRow>(conn)
+        .optional()?)
+}
+
+fn get_or_create_batch(conn: &mut Conn, commit_id: i32, label: &str, lock: bool) -> Result<BatchRow, DbError> {
+    if !lock {
+        if let Some(b) = find_batch(conn, commit_id, label)? {
+            return Ok(b);
+        }
+    }
+    diesel::insert_into(batches::table)
+        .values((
+            batches::ci_commit_id.eq(commit_id),
+            batches::label.eq(label),
+            batches::created_date.eq(now_naive()),
+            batches::data.eq(Value::Object(Map::new())),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    let q = batches::table
+        .filter(batches::ci_commit_id.eq(commit_id))
+        .filter(batches::label.eq(label))
+        .select(batch_cols!());
+    Ok(if lock { for_update!(q).first::<BatchRow>(conn)? } else { q.first::<BatchRow>(conn)? })
+}
+
+fn set_batch_data(conn: &mut Conn, id: i32, data: &Value) -> Result<(), DbError> {
+    diesel::update(batches::table.filter(batches::id.eq(id)))
+        .set(batches::data.eq(data))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn delete_outputs_of_batch(conn: &mut Conn, batch_id: i32) -> Result<(), DbError> {
+    diesel::delete(outputs::table.filter(outputs::batch_id.eq(batch_id))).execute(conn)?;
+    Ok(())
+}
+
+/// See [`crate::ingest::record_batch`].
+pub fn record_batch(conn: &mut Conn, rec: &BatchRecord) -> Result<qaboard_model::Batch, DbError> {
+    let commit = get_or_create_commit(conn, &rec.commit)?;
+    let batch = get_or_create_batch(conn, commit.id, &rec.label, true)?;
+    let mut data = match &batch.data {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    // Per-batch config and metrics, when they differ from the commit's.
+    if let (Some(cfg), Some(commit_cfg)) = (&rec.commit.qaboard_config, commit.data.get("qatools_config")) {
+        if cfg != commit_cfg {
+            data.insert("config".into(), cfg.clone());
+        }
+    }
+    if let (Some(m), Some(commit_m)) = (&rec.commit.qaboard_metrics, commit.data.get("qatools_metrics")) {
+        if m != commit_m {
+            data.insert("qatools_metrics".into(), m.clone());
+        }
+    }
+    for (k, v) in &rec.data {
+        data.insert(k.clone(), v.clone());
+    }
+    if let Some(command) = &rec.command {
+        let mut commands = match data.get("commands") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        for (k, v) in command {
+            commands.insert(k.clone(), v.clone());
+        }
+        data.insert("commands".into(), Value::Object(commands));
+    }
+
+    // `qa optimize`: the best iteration's outputs become the batch's outputs,
+    // and finished iteration batches are removed.
+    if rules::truthy(rec.data.get("optimization")) {
+        let iteration = rec.data.get("iteration").and_then(Value::as_i64);
+        if rules::truthy(rec.data.get("is_best_iter")) {
+            if let Some(it) = rec.data.get("iteration") {
+                data.insert("best_iter".into(), it.clone());
+            }
+            diesel::delete(
+                outputs::table
+                    .filter(outputs::batch_id.eq(batch.id))
+                    .filter(outputs::output_type.ne("optim_iteration").or(outputs::output_type.is_null())),
+            )
+            .execute(conn)?;
+            if let Some(best_label) = rec.data.get("iteration_label").and_then(Value::as_str) {
+                if best_label != rec.label {
+                    let best = get_or_create_batch(conn, commit.id, best_label, true)?;
+                    move_outputs(conn, best.id, batch.id)?;
+                }
+            }
+        }
+        if let Some(iteration) = iteration {
+            let prefix = format!("{}|iter", rec.label);
+            let iteration_batches = batches::table
+                .filter(batches::ci_commit_id.eq(commit.id))
+                .filter(batches::label.like(like_prefix(&prefix)).escape('\\'))
+                .select((batches::id, batches::label))
+                .load::<(i32, Option<String>)>(conn)?;
+            for (id, label) in iteration_batches {
+                let n = label
+                    .as_deref()
+                    .and_then(|l| l.strip_prefix(&prefix))
+                    .and_then(|n| n.parse::<i64>().ok());
+                if n.is_some_and(|n| n <= iteration) {
+                    delete_outputs_of_batch(conn, id)?;
+                    diesel::delete(batches::table.filter(batches::id.eq(id))).execute(conn)?;
+                }
+            }
+        }
+    }
+
+    diesel::update(batches::table.filter(batches::id.eq(batch.id)))
+        .set((
+            batches::data.eq(Value::Object(data)),
+            batches::batch_dir_override.eq(rec.batch_dir.as_deref()),
+        ))
+        .execute(conn)?;
+    Ok(batches::table
+        .filter(batches::id.eq(batch.id))
+        .select(batch_cols!())
+        .first::<BatchRow>(conn)?
+        .into())
+}
+
+/// Moves every output of batch `from` into batch `to`, replacing outputs of
+/// `to` that have the same identity.
+fn move_outputs(conn: &mut Conn, from: i32, to: i32) -> Result<(), DbError> {
+    let moving = outputs::table
+        .filter(outputs::batch_id.eq(from))
+        .select((outputs::test_input_id, outputs::platform, outputs::configurations, outputs::extra_parameters))
+        .load::<(Option<i32>, Option<String>, Value, Value)>(conn)?;
+    for (input, platform, configurations, extra_parameters) in moving {
+        let mut q = diesel::delete(outputs::table)
+            .filter(outputs::batch_id.eq(to))
+            .filter(outputs::configurations.eq(configurations))
+            .filter(outputs::extra_parameters.eq(extra_parameters))
+            .into_boxed();
+        q = match input {
+            Some(i) => q.filter(outputs::test_input_id.eq(i)),
+            None => q.filter(outputs::test_input_id.is_null()),
+        };
+        q = match platform {
+            Some(p) => q.filter(outputs::platform.eq(p)),
+            None => q.filter(outputs::platform.is_null()),
+        };
+        q.execute(conn)?;
+    }
+    diesel::update(outputs::table.filter(outputs::batch_id.eq(from)))
+        .set(outputs::batch_id.eq(to))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ----------------------------------------------------------------- outputs
+
+fn get_or_create_test_input(conn: &mut Conn, database: &str, path: &str) -> Result<TestInputRow, DbError> {
+    let find = |conn: &mut Conn| {
+        test_inputs::table
+            .filter(test_inputs::database.eq(database))
+            .filter(test_inputs::path.eq(path))
+            .select(input_cols!())
+            .first::<TestInputRow>(conn)
+            .optional()
+    };
+    if let Some(t) = find(conn)? {
+        return Ok(t);
+    }
+    diesel::insert_into(test_inputs::table)
+        .values((
+            test_inputs::database.eq(database),
+            test_inputs::path.eq(path),
+            test_inputs::data.eq(Value::Object(Map::new())),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    find(conn)?.ok_or_else(|| DbError::NotFound("test input vanished".into()))
+}
+
+fn find_output_by_identity(
+    conn: &mut Conn,
+    batch_id: i32,
+    test_input_id: i32,
+    platform: &str,
+    configurations: &Value,
+    extra_parameters: &Value,
+) -> Result<Option<OutputRow>, DbError> {
+    Ok(outputs::table
+        .filter(outputs::batch_id.eq(batch_id))
+        .filter(outputs::test_input_id.eq(test_input_id))
+        .filter(outputs::platform.eq(platform))
+        .filter(outputs::configurations.eq(configurations))
+        .filter(outputs::extra_parameters.eq(extra_parameters))
+        .select(output_cols!())
+        .first::<OutputRow>(conn)
+        .optional()?)
+}
+
+fn find_output(conn: &mut Conn, id: i32) -> Result<Option<OutputRow>, DbError> {
+    Ok(outputs::table.filter(outputs::id.eq(id)).select(output_cols!()).first::<OutputRow>(conn).optional()?)
+}
+
+fn find_test_input(conn: &mut Conn, id: Option<i32>) -> Result<Option<TestInputRow>, DbError> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(test_inputs::table
+        .filter(test_inputs::id.eq(id))
+        .select(input_cols!())
+        .first::<TestInputRow>(conn)
+        .optional()?)
+}
+
+/// See [`crate::ingest::record_output`].
+pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithInput, DbError> {
+    let now = now_naive();
+    let commit = get_or_create_commit(conn, &rec.commit)?;
+
+    // The test input, and its metadata when the client sends some.
+    let mut input = get_or_create_test_input(conn, &rec.database, &rec.input_path)?;
+    if let Some(meta) = rec.input_metadata.as_ref().filter(|m| rules::truthy(Some(m))) {
+        if input.data.get("metadata") != Some(meta) {
+            let current = for_update!(test_inputs::table.filter(test_inputs::id.eq(input.id)).select(test_inputs::data))
+                .first::<Value>(conn)?;
+            let mut patch = Map::new();
+            patch.insert("metadata".into(), meta.clone());
+            input.data = rules::merge_shallow(&current, &patch);
+            diesel::update(test_inputs::table.filter(test_inputs::id.eq(input.id)))
+                .set(test_inputs::data.eq(&input.data))
+                .execute(conn)?;
+        }
+    }
+
+    // The batch records the job type of its latest output.
+    let batch = get_or_create_batch(conn, commit.id, &rec.batch_label, false)?;
+    if batch.data.get("type").and_then(Value::as_str) != Some(rec.job_type.as_str()) {
+        let locked = for_update!(batches::table.filter(batches::id.eq(batch.id)).select(batches::data))
+            .first::<Value>(conn)?;
+        let mut patch = Map::new();
+        patch.insert("type".into(), Value::String(rec.job_type.clone()));
+        set_batch_data(conn, batch.id, &rules::merge_shallow(&locked, &patch))?;
+    }
+
+    // Status rules: running implies pending; metrics and failure only once finished.
+    let is_pending = rec.is_running || rec.is_pending;
+    let existing = find_output_by_identity(
+        conn,
+        batch.id,
+        input.id,
+        &rec.platform,
+        &rec.configurations,
+        &rec.extra_parameters,
+    )?;
+    let id = match existing {
+        Some(o) => o.id,
+        None => {
+            let inserted = diesel::insert_into(outputs::table)
+                .values((
+                    outputs::batch_id.eq(batch.id),
+                    outputs::test_input_id.eq(input.id),
+                    outputs::platform.eq(&rec.platform),
+                    outputs::configurations.eq(&rec.configurations),
+                    outputs::extra_parameters.eq(&rec.extra_parameters),
+                    outputs::created_date.eq(now),
+                    outputs::deleted.eq(false),
+                    outputs::is_pending.eq(is_pending),
+                    outputs::is_running.eq(rec.is_running),
+                    outputs::is_failed.eq(false),
+                    outputs::metrics.eq(Value::Object(Map::new())),
+                    outputs::data.eq(Value::Object(Map::new())),
+                ))
+                .on_conflict_do_nothing()
+                .returning(outputs::id)
+                .get_result::<i32>(conn)
+                .optional()?;
+            match inserted {
+                Some(id) => id,
+                // A concurrent writer created it first: use theirs.
+                None => find_output_by_identity(
+                    conn,
+                    batch.id,
+                    input.id,
+                    &rec.platform,
+                    &rec.configurations,
+                    &rec.extra_parameters,
+                )?
+                .ok_or_else(|| DbError::NotFound("output vanished".into()))?
+                .id,
+            }
+        }
+    };
+    let target = outputs::table.filter(outputs::id.eq(id));
+    let common = (
+        outputs::output_type.eq(&rec.output_type),
+        outputs::data.eq(&rec.data),
+        outputs::deleted.eq(false),
+        outputs::output_dir_override.eq(rec.output_directory.as_deref()),
+        outputs::is_running.eq(rec.is_running),
+        outputs::is_pending.eq(is_pending),
+    );
+    if is_pending {
+        diesel::update(target).set(common).execute(conn)?;
+    } else {
+        let failed = rec.is_failed || rules::truthy(rec.metrics.get("is_failed"));
+        diesel::update(target)
+            .set((common, outputs::metrics.eq(&rec.metrics), outputs::is_failed.eq(failed)))
+            .execute(conn)?;
+    }
+
+    // Activity timestamps and the commit's storage folder, written only when they change.
+    let now_utc = Utc::now();
+    let stale = commit
+        .latest_output_datetime
+        .is_none_or(|t| (now_utc - t).num_milliseconds() >= LATEST_OUTPUT_PRECISION_MS);
+    let new_override = rec.commit_dir_override.clone().unwrap_or_else(|| commit.commit_dir_override.clone());
+    if stale || new_override != commit.commit_dir_override {
+        diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit.id)))
+            .set((
+                ci_commits::latest_output_datetime.eq(now_utc),
+                ci_commits::commit_dir_override.eq(new_override.as_deref()),
+            ))
+            .execute(conn)?;
+    }
+    let project_latest = projects::table
+        .filter(projects::id.eq(&rec.commit.project))
+        .select(projects::latest_output_datetime)
+        .first::<Option<NaiveDateTime>>(conn)?;
+    if is_stale_naive(project_latest, now) {
+        diesel::update(projects::table.filter(projects::id.eq(&rec.commit.project)))
+            .set(projects::latest_output_datetime.eq(now))
+            .execute(conn)?;
+    }
+
+    let output = find_output(conn, id)?.ok_or_else(|| DbError::NotFound(format!("output {id} not found")))?;
+    Ok(OutputWithInput { output: output.into(), test_input: Some(input.into()) })
+}
+
+/// Reads one output with its test input.
+pub fn get_output(conn: &mut Conn, id: i32) -> Result<Option<OutputWithInput>, DbError> {
+    let Some(output) = find_output(conn, id)? else { return Ok(None) };
+    let input = find_test_input(conn, output.test_input_id)?;
+    Ok(Some(OutputWithInput { output: output.into(), test_input: input.map(Into::into) }))
+}
+
+/// See [`crate::ingest::patch_output`].
+pub fn patch_output(conn: &mut Conn, id: i32, patch: &OutputPatch) -> Result<OutputWithInput, DbError> {
+    let current = for_update!(outputs::table.filter(outputs::id.eq(id)).select(output_cols!()))
+        .first::<OutputRow>(conn)
+        .optional()?
+        .ok_or_else(|| DbError::NotFound(format!("output {id} not found")))?;
+    let data = match &patch.data {
+        Some(p) => rules::merge_shallow(&current.data, p),
+        None => current.data.clone(),
+    };
+    let metrics = match &patch.metrics {
+        Some(p) => rules::merge_shallow(&current.metrics, p),
+        None => current.metrics.clone(),
+    };
+    diesel::update(outputs::table.filter(outputs::id.eq(id)))
+        .set((
+            outputs::is_pending.eq(patch.is_pending.unwrap_or(current.is_pending)),
+            outputs::is_running.eq(patch.is_running.unwrap_or(current.is_running)),
+            outputs::is_failed.eq(patch.is_failed.unwrap_or(current.is_failed)),
+            outputs::data.eq(&data),
+            outputs::metrics.eq(&metrics),
+        ))
+        .execute(conn)?;
+    get_output(conn, id)?.ok_or_else(|| DbError::NotFound(format!("output {id} not found")))
+}
+
+// ------------------------------------------------------------------- reads
+
+fn load_batches_with_outputs(
+    conn: &mut Conn,
+    commit_ids: &[i32],
+    label: Option<&str>,
+    with_outputs: bool,
+) -> Result<Vec<BatchWithOutputs>, DbError> {
+    if commit_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = batches::table
+        .filter(batches::ci_commit_id.eq_any(commit_ids))
+        .select(batch_cols!())
+        .order((batches::ci_commit_id, batches::created_date, batches::id))
+        .into_boxed();
+    if let Some(label) = label {
+        q = q.filter(batches::label.eq(label));
+    }
+    let batch_rows = q.load::<BatchRow>(conn)?;
+    let ids: Vec<i32> = batch_rows.iter().map(|b| b.id).collect();
+    let mut out: Vec<BatchWithOutputs> = batch_rows
+        .into_iter()
+        .map(|b| BatchWithOutputs { batch: b.into(), outputs: Vec::new() })
+        .collect();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let index: std::collections::HashMap<i32, usize> = out.iter().enumerate().map(|(i, b)| (b.batch.id, i)).collect();
+    // Outputs and their inputs, in chunks to stay under bind-parameter limits.
+    for chunk in ids.chunks(5000) {
+        let rows = outputs::table
+            .left_join(test_inputs::table)
+            .filter(outputs::batch_id.eq_any(chunk))
+            .select((output_cols!(), (test_inputs::id, test_inputs::path, test_inputs::database, test_inputs::data).nullable()))
+            .order(outputs::id)
+            .load::<(OutputRow, Option<TestInputRow>)>(conn)?;
+        for (o, t) in rows {
+            if let Some(&i) = o.batch_id.as_ref().and_then(|b| index.get(b)) {
+                let _ = with_outputs;
+                out[i].outputs.push(OutputWithInput { output: o.into(), test_input: t.map(Into::into) });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One commit with its batches (optionally only `batch`) and their outputs.
+pub fn commit_tree(conn: &mut Conn, project: &str, sha: &str, batch: Option<&str>) -> Result<Option<CommitTree>, DbError> {
+    let Some(commit) = find_commit(conn, project, sha)? else { return Ok(None) };
+    let batches = load_batches_with_outputs(conn, &[commit.id], batch, true)?;
+    let project_row = find_project(conn, project)?;
+    Ok(Some(CommitTree { commit: commit.into(), project: project_row.map(Into::into), batches }))
+}
+
+/// The latest of the last `within_last` commits on `branch` (or `origin/branch`)
+/// that has a valid output (in batch `batch` when given).
+pub fn latest_successful_commit(
+    conn: &mut Conn,
+    project: &str,
+    branch: &str,
+    batch: Option<&str>,
+    within_last: i64,
+) -> Result<Option<String>, DbError> {
+    let origin = format!("origin/{branch}");
+    let commits = ci_commits::table
+        .filter(ci_commits::project_id.eq(project))
+        .filter(ci_commits::branch.eq(branch).or(ci_commits::branch.eq(&origin)))
+        .order(ci_commits::authored_datetime.desc())
+        .limit(within_last)
+        .select((ci_commits::id, ci_commits::hexsha))
+        .load::<(i32, String)>(conn)?;
+    if commits.is_empty() {
+        return Ok(None);
+    }
+    let ids: Vec<i32> = commits.iter().map(|c| c.0).collect();
+    let mut q = batches::table
+        .inner_join(outputs::table)
+        .filter(batches::ci_commit_id.eq_any(&ids))
+        .filter(outputs::is_failed.eq(false))
+        .filter(outputs::is_pending.eq(false))
+        .select(batches::ci_commit_id)
+        .distinct()
+        .into_boxed();
+    if let Some(b) = batch {
+        q = q.filter(batches::label.eq(b));
+    }
+    let with_valid: Vec<Option<i32>> = q.load(conn)?;
+    Ok(commits
+        .into_iter()
+        .find(|(id, _)| with_valid.contains(&Some(*id)))
+        .map(|(_, sha)| sha))
+}
+
+/// Distinct branch names of a project, sorted.
+pub fn branches(conn: &mut Conn, project: &str) -> Result<Vec<String>, DbError> {
+    let mut b: Vec<String> = ci_commits::table
+        .filter(ci_commits::project_id.eq(project))
+        .select(ci_commits::branch)
+        .distinct()
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect();
+    b.sort();
+    Ok(b)
+}
+
+/// Every project having commits, with its commit count and latest commit time.
+pub fn project_summaries(conn: &mut Conn) -> Result<Vec<ProjectSummary>, DbError> {
+    use diesel::dsl::count;
+    let rows = projects::table
+        .inner_join(ci_commits::table)
+        .group_by((projects::id, projects::data, projects::latest_output_datetime))
+        .select((
+            projects::id,
+            projects::data,
+            projects::latest_output_datetime,
+            max_authored(),
+            count(ci_commits::id),
+        ))
+        .load::<(String, Value, Option<NaiveDateTime>, Option<chrono::DateTime<Utc>>, i64)>(conn)?;
+    let mut out: Vec<ProjectSummary> = rows
+        .into_iter()
+        .map(|(id, data, latest_output_datetime, latest_commit_datetime, total_commits)| ProjectSummary {
+            id,
+            data,
+            latest_output_datetime,
+            latest_commit_datetime,
+            total_commits,
+        })
+        .collect();
+    out.sort_by_key(|p| p.id.to_lowercase());
+    Ok(out)
+}
+
+/// Commits of a window (newest first, at most `limit`), with their batches.
+pub fn commits_in_window(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<CommitTree>, DbError> {
+    let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
+    let mut latest = ci_commits::table
+        .filter(ci_commits::project_id.eq(&w.project))
+        .select(max_authored())
+        .into_boxed();
+    if let (Some(b), Some(o)) = (&w.branch, &origin) {
+        latest = latest.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
+    }
+    if let Some(c) = &w.committer {
+        latest = latest.filter(ci_commits::committer_name.eq(c));
+    }
+    let Some(latest) = latest.first::<Option<chrono::DateTime<Utc>>>(conn)? else { return Ok(Vec::new()) };
+    let from = std::cmp::min(latest - (w.to - w.from), w.from) - chrono::Duration::hours(3);
+    let to = w.to + chrono::Duration::hours(3);
+    let mut q = ci_commits::table
+        .filter(ci_commits::project_id.eq(&w.project))
+        .filter(ci_commits::authored_datetime.ge(from))
+        .filter(ci_commits::authored_datetime.le(to))
+        .select(commit_cols!())
+        .order(ci_commits::authored_datetime.desc())
+        .limit(w.limit)
+        .into_boxed();
+    if let (Some(b), Some(o)) = (&w.branch, &origin) {
+        q = q.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
+    }
+    if let Some(c) = &w.committer {
+        q = q.filter(ci_commits::committer_name.eq(c));
+    }
+    let commits = q.load::<CommitRow>(conn)?;
+    let ids: Vec<i32> = commits.iter().map(|c| c.id).collect();
+    let mut batches = load_batches_with_outputs(conn, &ids, None, w.with_outputs)?;
+    let mut by_commit: std::collections::HashMap<i32, Vec<BatchWithOutputs>> = std::collections::HashMap::new();
+    for b in batches.drain(..) {
+        by_commit.entry(b.batch.ci_commit_id).or_default().push(b);
+    }
+    Ok(commits
+        .into_iter()
+        .filter_map(|c| {
+            let batches = by_commit.remove(&c.id)?;
+            Some(CommitTree { commit: c.into(), project: None, batches })
+        })
+        .collect())
+}

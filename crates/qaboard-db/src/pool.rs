@@ -1,0 +1,221 @@
+//! Connection pools for both backends behind one type.
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::DbError;
+
+/// Which database engine a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL (`postgres://` or `postgresql://`).
+    Postgres,
+    /// SQLite, bundled (`sqlite://path`, `file:path` or a plain file path).
+    Sqlite,
+}
+
+impl Backend {
+    /// Tells the backend from a database URL.
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `postgres://...`, or a SQLite file path (optionally `sqlite://` prefixed).
+    pub url: String,
+    /// Maximum connections in the pool.
+    pub pool_size: u32,
+    /// How long a request waits for a free connection before failing with 503.
+    pub connection_timeout: Duration,
+    /// Log every SQL statement (at info level).
+    pub echo: bool,
+}
+
+impl DbConfig {
+    /// A configuration with default pool settings.
+    pub fn new(url: impl Into<String>) -> Self {
+        DbConfig {
+            url: url.into(),
+            pool_size: 16,
+            connection_timeout: Duration::from_secs(10),
+            echo: false,
+        }
+    }
+}
+
+/// A pool of connections to one of the two backends.
+#[derive(Clone)]
+pub enum DbPool {
+    /// PostgreSQL pool.
+    Pg(Pool<ConnectionManager<PgConnection>>),
+    /// SQLite pool.
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+}
+
+/// A connection checked out of a [`DbPool`].
+pub enum DbConn {
+    /// PostgreSQL connection.
+    Pg(PooledConnection<ConnectionManager<PgConnection>>),
+    /// SQLite connection.
+    Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
+}
+
+impl DbConn {
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Pg(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+struct SqlEcho;
+
+impl Instrumentation for SqlEcho {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            log::info!(target: "qaboard_db::sql", "{query}");
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PgCustomizer {
+    echo: bool,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgCustomizer {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute("SET TIME ZONE 'UTC'")
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        if self.echo {
+            conn.set_instrumentation(SqlEcho);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct SqliteCustomizer {
+    echo: bool,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustomizer {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        if self.echo {
+            conn.set_instrumentation(SqlEcho);
+        }
+        Ok(())
+    }
+}
+
+/// The SQLite file path of a URL (`sqlite://x`, `sqlite:x`, `file:x` or `x`).
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .or_else(|| url.strip_prefix("file:"))
+        .unwrap_or(url)
+}
+
+impl DbPool {
+    /// Builds a pool and checks that one connection can be made.
+    /// For SQLite, creates the file's parent folder when missing.
+    pub fn connect(config: &DbConfig) -> Result<DbPool, DbError> {
+        match Backend::of_url(&config.url) {
+            Backend::Postgres => {
+                let manager = ConnectionManager::<PgConnection>::new(&config.url);
+                let pool = Pool::builder()
+                    .max_size(config.pool_size.max(1))
+                    .min_idle(Some(1))
+                    .connection_timeout(config.connection_timeout)
+                    .connection_customizer(Box::new(PgCustomizer { echo: config.echo }))
+                    .build(manager)
+                    .map_err(|e| DbError::Config(format!("cannot connect to PostgreSQL: {e}")))?;
+                Ok(DbPool::Pg(pool))
+            }
+            Backend::Sqlite => {
+                let path = sqlite_path(&config.url);
+                if path.is_empty() {
+                    return Err(DbError::Config("empty SQLite path".into()));
+                }
+                if path != ":memory:" {
+                    if let Some(parent) = Path::new(path).parent() {
+                        if !parent.as_os_str().is_empty() {
+                            std::fs::create_dir_all(parent).map_err(|e| {
+                                DbError::Config(format!("cannot create {}: {e}", parent.display()))
+                            })?;
+                        }
+                    }
+                }
+                let manager = ConnectionManager::<SqliteConnection>::new(path);
+                let pool = Pool::builder()
+                    .max_size(config.pool_size.max(1))
+                    .min_idle(Some(1))
+                    .connection_timeout(config.connection_timeout)
+                    .connection_customizer(Box::new(SqliteCustomizer { echo: config.echo }))
+                    .build(manager)
+                    .map_err(|e| DbError::Config(format!("cannot open SQLite file {path}: {e}")))?;
+                Ok(DbPool::Sqlite(pool))
+            }
+        }
+    }
+
+    /// Takes a connection, waiting at most the configured timeout.
+    pub fn get(&self) -> Result<DbConn, DbError> {
+        match self {
+            DbPool::Pg(p) => p
+                .get()
+                .map(DbConn::Pg)
+                .map_err(|e| DbError::PoolExhausted(e.to_string())),
+            DbPool::Sqlite(p) => p
+                .get()
+                .map(DbConn::Sqlite)
+                .map_err(|e| DbError::PoolExhausted(e.to_string())),
+        }
+    }
+
+    /// The backend of this pool.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbPool::Pg(_) => Backend::Postgres,
+            DbPool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Runs a trivial query: used by `/healthz`.
+    pub fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.get()?;
+        match &mut conn {
+            DbConn::Pg(c) => c.batch_execute("SELECT 1")?,
+            DbConn::Sqlite(c) => c.batch_execute("SELECT 1")?,
+        }
+        Ok(())
+    }
+}
+
+/// Opens one unpooled connection (used by the migration tool).
+pub fn establish(url: &str) -> Result<DbConn, DbError> {
+    // A single connection is simplest to express as a pool of one.
+    let pool = DbPool::connect(&DbConfig {
+        pool_size: 1,
+        ..DbConfig::new(url)
+    })?;
+    pool.get()
+}
+

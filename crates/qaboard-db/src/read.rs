@@ -1,0 +1,85 @@
+//! Reads used by the `qa` CLI and the webapp. Each is a fixed, small number of
+//! queries whatever the number of commits or outputs.
+use chrono::{DateTime, NaiveDateTime, Utc};
+use qaboard_model::{Batch, CiCommit, Project};
+use serde_json::Value;
+
+use crate::ingest::OutputWithInput;
+use crate::{DbConn, DbError};
+
+/// A batch and its outputs.
+#[derive(Debug, Clone)]
+pub struct BatchWithOutputs {
+    pub batch: Batch,
+    pub outputs: Vec<OutputWithInput>,
+}
+
+/// A commit with its batches (and its project when loaded).
+#[derive(Debug, Clone)]
+pub struct CommitTree {
+    pub commit: CiCommit,
+    pub project: Option<Project>,
+    pub batches: Vec<BatchWithOutputs>,
+}
+
+/// A project in the projects list.
+#[derive(Debug, Clone)]
+pub struct ProjectSummary {
+    pub id: String,
+    pub data: Value,
+    pub latest_output_datetime: Option<NaiveDateTime>,
+    pub latest_commit_datetime: Option<DateTime<Utc>>,
+    pub total_commits: i64,
+}
+
+/// Which commits the commits list shows.
+#[derive(Debug, Clone)]
+pub struct CommitWindow {
+    pub project: String,
+    pub branch: Option<String>,
+    pub committer: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub limit: i64,
+    pub with_outputs: bool,
+}
+
+/// Reads one output with its test input.
+pub fn get_output(conn: &mut DbConn, id: i32) -> Result<Option<OutputWithInput>, DbError> {
+    crate::dispatch!(conn, get_output(id))
+}
+
+/// One commit (full sha or unique prefix) with batches and outputs.
+pub fn commit_tree(conn: &mut DbConn, project: &str, sha: &str, batch: Option<&str>) -> Result<Option<CommitTree>, DbError> {
+    crate::dispatch!(conn, commit_tree(project, sha, batch))
+}
+
+/// Full sha of the latest commit on a branch having valid outputs.
+pub fn latest_successful_commit(
+    conn: &mut DbConn,
+    project: &str,
+    branch: &str,
+    batch: Option<&str>,
+) -> Result<Option<String>, DbError> {
+    crate::dispatch!(conn, latest_successful_commit(project, branch, batch, 20))
+}
+
+/// A project, if it exists.
+pub fn project(conn: &mut DbConn, id: &str) -> Result<Option<Project>, DbError> {
+    Ok(crate::dispatch!(conn, find_project(id))?.map(Into::into))
+}
+
+/// Sorted distinct branches of a project.
+pub fn branches(conn: &mut DbConn, project: &str) -> Result<Vec<String>, DbError> {
+    crate::dispatch!(conn, branches(project))
+}
+
+/// All projects that have commits.
+pub fn project_summaries(conn: &mut DbConn) -> Result<Vec<ProjectSummary>, DbError> {
+    crate::dispatch!(conn, project_summaries())
+}
+
+/// Commits of a time window, newest first, only those with batches.
+pub fn commits_in_window(conn: &mut DbConn, w: &CommitWindow) -> Result<Vec<CommitTree>, DbError> {
+    crate::dispatch!(conn, commits_in_window(w))
+}

@@ -1,0 +1,100 @@
+//! Diesel schema for PostgreSQL. Same tables and columns on both backends; only the
+//! SQL type of time-zone-aware timestamps differs.
+#![allow(missing_docs)]
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    projects (id) {
+        id -> Text,
+        data -> Jsonb,
+        latest_output_datetime -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    ci_commits (id) {
+        id -> Integer,
+        hexsha -> Text,
+        project_id -> Nullable<Text>,
+        data -> Jsonb,
+        authored_datetime -> Nullable<Timestamptz>,
+        committer_name -> Nullable<Text>,
+        message -> Nullable<Text>,
+        branch -> Nullable<Text>,
+        parents -> Nullable<Jsonb>,
+        commit_dir_override -> Nullable<Text>,
+        commit_type -> Nullable<Text>,
+        latest_output_datetime -> Nullable<Timestamptz>,
+        deleted -> Bool,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    batches (id) {
+        id -> Integer,
+        created_date -> Timestamp,
+        data -> Jsonb,
+        ci_commit_id -> Nullable<Integer>,
+        label -> Nullable<Text>,
+        batch_dir_override -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    test_inputs (id) {
+        id -> Integer,
+        path -> Text,
+        database -> Text,
+        data -> Jsonb,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    outputs (id) {
+        id -> Integer,
+        batch_id -> Nullable<Integer>,
+        created_date -> Nullable<Timestamp>,
+        deleted -> Bool,
+        output_dir_override -> Nullable<Text>,
+        output_type -> Nullable<Text>,
+        test_input_id -> Nullable<Integer>,
+        platform -> Nullable<Text>,
+        configurations -> Jsonb,
+        extra_parameters -> Jsonb,
+        is_pending -> Bool,
+        is_running -> Bool,
+        is_failed -> Bool,
+        metrics -> Jsonb,
+        data -> Jsonb,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    users (id) {
+        id -> Integer,
+        created_date -> Timestamp,
+        user_name -> Nullable<Text>,
+        full_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        password -> Nullable<Text>,
+        is_ldap -> Bool,
+    }
+}
+
+diesel::joinable!(ci_commits -> projects (project_id));
+diesel::joinable!(batches -> ci_commits (ci_commit_id));
+diesel::joinable!(outputs -> batches (batch_id));
+diesel::joinable!(outputs -> test_inputs (test_input_id));
+
+diesel::allow_tables_to_appear_in_same_query!(projects, ci_commits, batches, test_inputs, outputs, users);
