@@ -17,7 +17,7 @@ pub mod schema;
 pub mod testing;
 
 pub use error::DbError;
-pub use pool::{Backend, DbConfig, DbConn, DbPool};
+pub use pool::{redact_url, resolve_database_url, Backend, DbConfig, DbConn, DbParts, DbPool};
 
 /// Calls `backend::<backend>::$f($args)` inside a transaction of the connection's backend.
 #[doc(hidden)]

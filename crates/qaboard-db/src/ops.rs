@@ -796,3 +796,26 @@ pub fn commits_in_window(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<Commit
         })
         .collect())
 }
+
+/// The batch, commit and project of a batch id (to compute folders).
+#[allow(clippy::type_complexity)]
+pub fn output_context(
+    conn: &mut Conn,
+    batch_id: i32,
+) -> Result<Option<(Option<qaboard_model::Project>, qaboard_model::CiCommit, qaboard_model::Batch)>, DbError> {
+    let Some(batch) = batches::table
+        .filter(batches::id.eq(batch_id))
+        .select(batch_cols!())
+        .first::<BatchRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let Some(commit_id) = batch.ci_commit_id else { return Ok(None) };
+    let commit = find_commit_by_id(conn, commit_id)?;
+    let project = match &commit.project_id {
+        Some(p) => find_project(conn, p)?.map(Into::into),
+        None => None,
+    };
+    Ok(Some((project, commit.into(), batch.into())))
+}

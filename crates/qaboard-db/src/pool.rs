@@ -219,3 +219,78 @@ pub fn establish(url: &str) -> Result<DbConn, DbError> {
     pool.get()
 }
 
+
+/// The original deployment's way to name a PostgreSQL server
+/// (`QABOARD_DB_HOST`, `_PORT`, `_USER`, `_PASSWORD`, `_NAME`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct DbParts {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub name: Option<String>,
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Picks the database: an explicit URL first, then a PostgreSQL server named
+/// by parts (when a host is given; other parts default like the original:
+/// user `qaboard`, password `password`, port 5432, database `qaboard`), else
+/// the embedded SQLite file `<data_dir>/qaboard.db`.
+pub fn resolve_database_url(explicit: Option<&str>, parts: &DbParts, data_dir: &Path) -> String {
+    if let Some(url) = explicit.filter(|u| !u.trim().is_empty()) {
+        return url.trim().to_string();
+    }
+    if let Some(host) = parts.host.as_deref().filter(|h| !h.is_empty()) {
+        return format!(
+            "postgres://{}:{}@{}:{}/{}",
+            url_escape(parts.user.as_deref().unwrap_or("qaboard")),
+            url_escape(parts.password.as_deref().unwrap_or("password")),
+            host,
+            parts.port.unwrap_or(5432),
+            url_escape(parts.name.as_deref().unwrap_or("qaboard")),
+        );
+    }
+    data_dir.join("qaboard.db").to_string_lossy().into_owned()
+}
+
+/// A URL safe to print: the password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    if let (Some(scheme_end), Some(at)) = (url.find("://"), url.rfind('@')) {
+        let creds = &url[scheme_end + 3..at];
+        if let Some(colon) = creds.find(':') {
+            return format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]);
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_resolution() {
+        let dir = Path::new("/data");
+        assert_eq!(resolve_database_url(None, &DbParts::default(), dir), "/data/qaboard.db");
+        assert_eq!(resolve_database_url(Some("postgres://x/y"), &DbParts::default(), dir), "postgres://x/y");
+        let parts = DbParts { host: Some("db".into()), password: Some("p@ss".into()), ..Default::default() };
+        assert_eq!(resolve_database_url(None, &parts, dir), "postgres://qaboard:p%40ss@db:5432/qaboard");
+        assert_eq!(redact_url("postgres://u:secret@h/d"), "postgres://u:***@h/d");
+        assert_eq!(redact_url("/data/qaboard.db"), "/data/qaboard.db");
+    }
+
+    #[test]
+    fn backend_of_url() {
+        assert_eq!(Backend::of_url("postgresql://h/d"), Backend::Postgres);
+        assert_eq!(Backend::of_url("sqlite://a.db"), Backend::Sqlite);
+        assert_eq!(sqlite_path("sqlite://a.db"), "a.db");
+    }
+}

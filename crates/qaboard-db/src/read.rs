@@ -83,3 +83,9 @@ pub fn project_summaries(conn: &mut DbConn) -> Result<Vec<ProjectSummary>, DbErr
 pub fn commits_in_window(conn: &mut DbConn, w: &CommitWindow) -> Result<Vec<CommitTree>, DbError> {
     crate::dispatch!(conn, commits_in_window(w))
 }
+
+/// The project, commit and batch of a batch id.
+#[allow(clippy::type_complexity)]
+pub fn output_context(conn: &mut DbConn, batch_id: i32) -> Result<Option<(Option<Project>, CiCommit, Batch)>, DbError> {
+    crate::dispatch!(conn, output_context(batch_id))
+}

@@ -1,0 +1,94 @@
+//! The QA-Board backend server: settings, logging, pool, migrations, HTTP.
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::{bail, Context, Result};
+use qaboard_api::ApiConfig;
+use qaboard_db::{migrations, redact_url, DbConfig, DbPool};
+
+mod settings;
+use settings::Settings;
+
+const USAGE: &str = "usage: qaboard-server [--config FILE] [--no-migrate]\n\
+  --config FILE   TOML settings (also QABOARD_CONFIG); QABOARD_* variables override it\n\
+  --no-migrate    do not apply pending database migrations at start";
+
+struct Args {
+    config: Option<String>,
+    migrate: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args { config: std::env::var("QABOARD_CONFIG").ok(), migrate: true };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" => args.config = Some(it.next().context("--config needs a file")?),
+            "--no-migrate" => args.migrate = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument '{other}'\n{USAGE}"),
+        }
+    }
+    Ok(args)
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("qaboard-server: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = parse_args()?;
+    let settings = Settings::load(args.config.as_deref())?;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+
+    let url = settings.database_url();
+    log::info!("database: {}", redact_url(&url));
+    let pool = DbPool::connect(&DbConfig {
+        url,
+        pool_size: settings.pool_size,
+        connection_timeout: Duration::from_secs(settings.pool_timeout_secs),
+        echo: settings.db_echo,
+    })?;
+    if args.migrate {
+        let applied = migrations::run_pending(&mut pool.get()?)?;
+        for m in applied {
+            log::info!("applied migration {m}");
+        }
+    }
+
+    let api = web::Data::new(ApiConfig {
+        write_tokens: settings.auth.write_tokens.clone(),
+        read_requires_token: settings.auth.read_requires_token,
+        body_limit: settings.body_limit,
+        storage_root: settings.storage_root.clone(),
+        data_dir: settings.data_dir.clone(),
+    });
+    let pool = web::Data::new(pool);
+    let addr = settings.listen_addr()?;
+    let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(pool.clone())
+                .app_data(api.clone())
+                .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("qaboard::http"))
+                .configure(qaboard_api::configure)
+        })
+        .workers(workers)
+        .shutdown_timeout(30)
+        .bind(addr)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+        for a in server.addrs() {
+            // Tests and scripts read this line to find the port.
+            println!("qaboard-server listening on http://{a}");
+        }
+        server.run().await.context("server failed")
+    })
+}

@@ -1,0 +1,85 @@
+//! The API's one error type. Every error answers with a stable JSON body
+//! `{"error": "<human readable>"}` (the webapp reads `error.response.data.error`).
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use qaboard_db::DbError;
+use thiserror::Error;
+
+/// What a request can fail with.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or misses a field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: a token is required and was missing or wrong.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 404: nothing with that identity.
+    #[error("{0}")]
+    NotFound(String),
+    /// 413: the body is larger than the configured limit.
+    #[error("the request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 503: the database is unreachable or saturated.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected database failure (logged with its causes).
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// Shorthand for a 400.
+    pub fn bad(msg: impl Into<String>) -> Self {
+        ApiError::BadRequest(msg.into())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(m) => ApiError::NotFound(m),
+            DbError::Conflict(m) | DbError::Invalid(m) => ApiError::BadRequest(m),
+            DbError::PoolExhausted(m) => ApiError::Unavailable(format!("the database is busy, try again ({m})")),
+            DbError::Connection(_) => ApiError::Unavailable("the database is unreachable".into()),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(e) = self {
+            log::error!("internal error: {}", cause_chain(e.as_ref()));
+        }
+        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": self.to_string() }))
+    }
+}

@@ -1,0 +1,123 @@
+//! The QA-Board HTTP API on actix-web: routes, request/response types and
+//! error mapping. Mount it with [`configure`]; it needs a
+//! [`qaboard_db::DbPool`] and an [`ApiConfig`] as app data.
+//!
+//! Every path is served with and without a trailing slash (never a redirect)
+//! and every error is a JSON `{"error": "..."}`.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod fields;
+pub mod ingest;
+pub mod reads;
+pub mod views;
+
+use actix_web::{guard, http::header, web, HttpResponse};
+use qaboard_db::DbPool;
+
+pub use error::ApiError;
+
+/// Settings of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Tokens accepted for writes; empty: writes are open.
+    pub write_tokens: Vec<String>,
+    /// With tokens configured, also require one for reads.
+    pub read_requires_token: bool,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Storage root of outputs/artifacts when a project's config names none.
+    pub storage_root: String,
+    /// The server's data folder (shared files such as test groups).
+    pub data_dir: std::path::PathBuf,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            write_tokens: Vec::new(),
+            read_requires_token: false,
+            body_limit: 16 * 1024 * 1024,
+            storage_root: qaboard_model::DEFAULT_STORAGE_ROOT.to_string(),
+            data_dir: std::path::PathBuf::from("qaboard-data"),
+        }
+    }
+}
+
+/// Runs blocking database work on actix's thread pool.
+pub async fn run_db<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f).await?
+}
+
+/// A 200 response with a JSON body already serialised.
+pub fn json_bytes(bytes: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(bytes)
+}
+
+/// Both spellings of a path: without and with a trailing slash.
+fn both(path: &str) -> [String; 2] {
+    let p = path.trim_end_matches('/');
+    [p.to_string(), format!("{p}/")]
+}
+
+async fn healthz(pool: web::Data<DbPool>) -> Result<HttpResponse, ApiError> {
+    run_db(move || Ok(pool.ping()?)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "OK"})))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such endpoint".into()))
+}
+
+async fn preflight() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, PUT, DELETE, OPTIONS"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+/// Registers every route. Also sets JSON error handlers for query and path
+/// extraction, and CORS headers on `/api` responses.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad(e.to_string()).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad(e.to_string()).into()))
+        .service(web::resource(both("/healthz")).route(web::get().to(healthz)))
+        .service(
+            web::scope("/api/v1")
+                .wrap(actix_web::middleware::DefaultHeaders::new().add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")))
+                .service(web::resource(both("/output")).route(web::post().to(ingest::post_output)))
+                .service(
+                    web::resource(both("/output/{id}"))
+                        .route(web::get().to(ingest::get_output))
+                        .route(web::put().to(ingest::put_output)),
+                )
+                .service(web::resource(both("/batch")).route(web::post().to(ingest::post_batch)))
+                .service(
+                    web::resource(both("/commit"))
+                        .route(web::get().to(reads::get_commit))
+                        .route(web::post().to(ingest::post_commit)),
+                )
+                .service(
+                    web::resource("/commit/{sha:.+}")
+                        .route(web::get().to(reads::get_commit))
+                        .route(web::post().to(ingest::post_commit)),
+                )
+                .service(web::resource(both("/commits")).route(web::get().to(reads::get_commits)))
+                .service(web::resource("/commits/{branch:.+}").route(web::get().to(reads::get_commits)))
+                .service(web::resource(both("/projects")).route(web::get().to(reads::get_projects)))
+                .service(web::resource(both("/project")).route(web::get().to(reads::get_project)))
+                .service(web::resource(both("/project/branches")).route(web::get().to(reads::get_branches)))
+                .default_service(
+                    web::route()
+                        .guard(guard::Options())
+                        .to(preflight),
+                ),
+        )
+        .default_service(web::to(not_found));
+}
