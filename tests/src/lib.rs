@@ -1,0 +1,205 @@
+//! Test harness: [`spawn_app`] serves the real API (the same routes as the
+//! server binary) on `127.0.0.1:0` over a fresh database, and [`Client`]
+//! talks plain HTTP to it. Every test gets its own database; tests run on
+//! every available backend via [`for_each_backend`].
+use std::sync::mpsc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use qaboard_api::ApiConfig;
+pub use qaboard_db::testing::TestDb;
+use serde_json::Value;
+
+/// A running server and its database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    /// The database behind it.
+    pub db: TestDb,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting; the database is dropped after.
+        let h = self.handle.clone();
+        std::mem::drop(h.stop(false));
+    }
+}
+
+/// Starts the API on a free port over `db`.
+pub fn spawn_app(db: TestDb, cfg: ApiConfig) -> TestApp {
+    let pool = web::Data::new(db.pool.clone());
+    let cfg = web::Data::new(cfg);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(pool.clone())
+                    .app_data(cfg.clone())
+                    .configure(qaboard_api::configure)
+            })
+            .workers(2)
+            .bind("127.0.0.1:0")
+            .expect("bind");
+            let addr = server.addrs()[0];
+            let server = server.run();
+            tx.send((addr, server.handle())).expect("send addr");
+            let _ = server.await;
+        });
+    });
+    let (addr, handle) = rx.recv_timeout(Duration::from_secs(30)).expect("server started");
+    TestApp { base: format!("http://{addr}"), db, handle }
+}
+
+/// Runs `f` once per available backend (SQLite always, PostgreSQL when
+/// `QABOARD_TEST_DATABASE_URL` is set), each on a fresh database and server.
+pub fn for_each_backend(cfg: ApiConfig, f: impl Fn(&TestApp)) {
+    let mut dbs = vec![TestDb::sqlite()];
+    dbs.extend(TestDb::postgres());
+    for db in dbs {
+        let label = format!("{db:?}");
+        let app = spawn_app(db, cfg.clone());
+        eprintln!("backend: {label}");
+        f(&app);
+    }
+}
+
+/// A response: status and body (JSON when it parses).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Resp {
+    /// The body as JSON (panics when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    /// A header value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP client.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of `app`.
+    pub fn new(app: &TestApp) -> Client {
+        Client::for_base(&app.base)
+    }
+
+    /// A client of a server at `base`.
+    pub fn for_base(base: &str) -> Client {
+        Client {
+            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).redirects(0).build(),
+            base: base.to_string(),
+            token: None,
+        }
+    }
+
+    /// Sends `Authorization: Bearer <token>` from now on.
+    pub fn with_token(mut self, token: &str) -> Client {
+        self.token = Some(token.to_string());
+        self
+    }
+
+    /// Any request; `body` is sent as-is with a JSON content type.
+    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Resp {
+        let mut req = self.agent.request(method, &format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let result = match body {
+            Some(b) => req.set("Content-Type", "application/json").send_bytes(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
+            .collect();
+        let body = resp.into_string().unwrap_or_default();
+        Resp { status, body, headers }
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, None)
+    }
+
+    /// POST a JSON value.
+    pub fn post(&self, path: &str, body: &Value) -> Resp {
+        self.request("POST", path, Some(body.to_string().as_bytes()))
+    }
+
+    /// PUT a JSON value.
+    pub fn put(&self, path: &str, body: &Value) -> Resp {
+        self.request("PUT", path, Some(body.to_string().as_bytes()))
+    }
+}
+
+/// Path of the shared reference material (`../shared/reference` from the repo root).
+pub fn reference_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference")
+}
+
+/// Every captured request of a `qa` scenario, in order: `(method, path with query, body)`.
+pub fn scenario(name: &str) -> Vec<(String, String, Option<Value>)> {
+    let dir = reference_dir().join("qa-cli-requests").join(name);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            let method = v["method"].as_str().unwrap().to_string();
+            let mut path = v["path"].as_str().unwrap().to_string();
+            if let Some(q) = v["query"].as_object().filter(|q| !q.is_empty()) {
+                let qs: Vec<String> = q
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::String(s) => s.clone(),
+                            Value::Array(a) => a.first().and_then(|x| x.as_str()).unwrap_or("").to_string(),
+                            other => other.to_string(),
+                        };
+                        format!("{}={}", encode(k), encode(&v))
+                    })
+                    .collect();
+                path = format!("{path}?{}", qs.join("&"));
+            }
+            let body = Some(v["body"].clone()).filter(|b| !b.is_null());
+            (method, path, body)
+        })
+        .collect()
+}
+
+/// Percent-encodes a query component.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
