@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: every crate, on SQLite and, when PostgreSQL
+# binaries are on the machine (initdb, pg_ctl), on a throwaway PostgreSQL
+# cluster started here and stopped on exit. An already running server can be
+# used instead by exporting QABOARD_TEST_DATABASE_URL before calling this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=""
+cleanup() { [[ -n "$started" ]] && scripts/pg-test-cluster.sh stop "$started"; }
+trap cleanup EXIT
+
+if [[ -z "${QABOARD_TEST_DATABASE_URL:-}" ]]; then
+  if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    eval "$(scripts/pg-test-cluster.sh start)"
+    started="$PGTEST_DIR"
+    echo "test PostgreSQL: $QABOARD_TEST_DATABASE_URL"
+  elif [[ "${CI:-}" == "true" ]]; then
+    echo "CI needs PostgreSQL binaries (initdb, pg_ctl) for the PostgreSQL half of the suite" >&2
+    exit 1
+  else
+    echo "note: no PostgreSQL binaries found: running the SQLite half only" >&2
+  fi
+fi
+# In CI, a test that silently skips PostgreSQL is a failure.
+if [[ "${CI:-}" == "true" ]]; then export QABOARD_REQUIRE_POSTGRES=1; fi
+
+cargo test --workspace --locked "$@"
