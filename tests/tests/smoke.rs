@@ -13,3 +13,37 @@ fn healthz_and_unknown_routes_answer_json() {
         assert!(r.json()["error"].is_string());
     });
 }
+
+#[test]
+fn methods_preflight_and_trailing_slashes() {
+    for_each_backend(ApiConfig::default(), |app| {
+        let c = Client::new(app);
+        // A known path with a method it does not serve: 405 JSON.
+        let r = c.request("DELETE", "/api/v1/projects", None);
+        assert_eq!(r.status, 405);
+        assert!(r.json()["error"].is_string());
+        // CORS preflight on a known path and on an unknown one under /api.
+        for path in ["/api/v1/output/", "/api/v1/whatever"] {
+            let r = c.request("OPTIONS", path, None);
+            assert_eq!(r.status, 200, "{path}");
+            assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        }
+        // Unknown /api paths are 404 JSON whatever the method.
+        let r = c.get("/api/v1/nope");
+        assert_eq!(r.status, 404);
+        assert!(r.json()["error"].is_string());
+        // No redirects: both spellings of the commit read answer the same.
+        let body = std::fs::read_to_string(
+            qaboard_tests::reference_dir().join("original-responses/01_post_output_request.json"),
+        )
+        .unwrap();
+        assert_eq!(c.request("POST", "/api/v1/output", Some(body.as_bytes())).status, 200);
+        let a = c.get("/api/v1/commit/462a23fc9356a1fa3f792828b530ea6d4eeb9803?project=acme/smoke");
+        let b = c.get("/api/v1/commit/462a23fc9356a1fa3f792828b530ea6d4eeb9803/?project=acme/smoke");
+        assert_eq!((a.status, b.status), (200, 200));
+        assert_eq!(a.json()["id"], b.json()["id"]);
+        let r = c.get("/api/v1/commits/master/?project=acme/smoke&from=2026-11-01T00:00:00.000Z");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json().as_array().map(Vec::len), Some(1));
+    });
+}

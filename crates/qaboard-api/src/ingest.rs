@@ -217,7 +217,8 @@ pub async fn post_commit(
     body: OptionalJsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    let sha = sha.map(|s| s.into_inner()).filter(|s| !s.is_empty());
+    // `/commit/{sha:.+}` also matches `/commit/<sha>/`: the slash is not part of the sha.
+    let sha = sha.map(|s| s.trim_end_matches('/').to_string()).filter(|s| !s.is_empty());
     let env = commit_envelope(&body, sha.as_deref())?;
     let data = Fields(&body).opt_object("data")?.cloned().unwrap_or_default();
     run_db(move || Ok(ingest::record_commit(&mut pool.get()?, &env, &data)?)).await?;

@@ -9,11 +9,14 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod fields;
+pub mod groups;
 pub mod ingest;
+pub mod manifest;
+pub mod milestones;
 pub mod reads;
 pub mod views;
 
-use actix_web::{guard, http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpResponse};
 use qaboard_db::DbPool;
 
 pub use error::ApiError;
@@ -59,6 +62,12 @@ pub fn json_bytes(bytes: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(bytes)
 }
 
+/// A resource of the API: methods it does not route answer 405 JSON, and
+/// CORS preflights are answered.
+fn resource(paths: [String; 2]) -> actix_web::Resource {
+    web::resource(paths).default_service(web::to(preflight_or_405))
+}
+
 /// Both spellings of a path: without and with a trailing slash.
 fn both(path: &str) -> [String; 2] {
     let p = path.trim_end_matches('/');
@@ -74,12 +83,28 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such endpoint".into()))
 }
 
-async fn preflight() -> HttpResponse {
-    HttpResponse::Ok()
+/// Fallback of `/api/v1`: answers CORS preflights; anything else is unknown.
+async fn preflight(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.method() != actix_web::http::Method::OPTIONS {
+        return Err(ApiError::NotFound("no such endpoint".into()));
+    }
+    preflight_ok()
+}
+
+/// Fallback of each resource: CORS preflights, else 405 JSON.
+async fn preflight_or_405(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.method() != actix_web::http::Method::OPTIONS {
+        return Err(ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.path())));
+    }
+    preflight_ok()
+}
+
+fn preflight_ok() -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, PUT, DELETE, OPTIONS"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
-        .finish()
+        .finish())
 }
 
 /// Registers every route. Also sets JSON error handlers for query and path
@@ -91,33 +116,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .wrap(actix_web::middleware::DefaultHeaders::new().add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")))
-                .service(web::resource(both("/output")).route(web::post().to(ingest::post_output)))
+                .service(resource(both("/output")).route(web::post().to(ingest::post_output)))
+                .service(resource(both("/output/{id}/manifest")).route(web::get().to(manifest::get_manifest)))
                 .service(
-                    web::resource(both("/output/{id}"))
+                    resource(both("/output/{id}"))
                         .route(web::get().to(ingest::get_output))
                         .route(web::put().to(ingest::put_output)),
                 )
-                .service(web::resource(both("/batch")).route(web::post().to(ingest::post_batch)))
+                .service(resource(both("/batch")).route(web::post().to(ingest::post_batch)))
                 .service(
-                    web::resource(both("/commit"))
+                    resource(both("/commit"))
                         .route(web::get().to(reads::get_commit))
                         .route(web::post().to(ingest::post_commit)),
                 )
                 .service(
-                    web::resource("/commit/{sha:.+}")
+                    resource(both("/commit/{sha:.+}"))
                         .route(web::get().to(reads::get_commit))
                         .route(web::post().to(ingest::post_commit)),
                 )
-                .service(web::resource(both("/commits")).route(web::get().to(reads::get_commits)))
-                .service(web::resource("/commits/{branch:.+}").route(web::get().to(reads::get_commits)))
-                .service(web::resource(both("/projects")).route(web::get().to(reads::get_projects)))
-                .service(web::resource(both("/project")).route(web::get().to(reads::get_project)))
-                .service(web::resource(both("/project/branches")).route(web::get().to(reads::get_branches)))
-                .default_service(
-                    web::route()
-                        .guard(guard::Options())
-                        .to(preflight),
-                ),
+                .service(resource(both("/commits")).route(web::get().to(reads::get_commits)))
+                .service(resource(both("/commits/{branch:.+}")).route(web::get().to(reads::get_commits)))
+                .service(resource(both("/projects")).route(web::get().to(reads::get_projects)))
+                .service(resource(both("/project")).route(web::get().to(reads::get_project)))
+                .service(resource(both("/project/branches")).route(web::get().to(reads::get_branches)))
+                .service(
+                    resource(both("/project/milestones"))
+                        .route(web::get().to(milestones::get_milestones))
+                        .route(web::post().to(milestones::post_milestones))
+                        .route(web::delete().to(milestones::delete_milestones)),
+                )
+                .service(
+                    resource(both("/tests/groups"))
+                        .route(web::get().to(groups::get_groups))
+                        .route(web::post().to(groups::post_groups)),
+                )
+                .default_service(web::to(preflight)),
         )
         .default_service(web::to(not_found));
 }

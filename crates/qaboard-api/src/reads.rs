@@ -53,7 +53,11 @@ pub async fn get_commit(
     let q = q.into_inner();
     let project = required_project(q.project)?;
     let metric_names = parse_metrics(q.metrics.as_deref())?;
-    let sha = sha.map(|s| s.into_inner()).filter(|s| !s.is_empty()).or(q.commit.filter(|c| !c.is_empty()));
+    // `/commit/{sha:.+}` also matches `/commit/<sha>/`: the slash is not part of the sha.
+    let sha = sha
+        .map(|s| s.trim_end_matches('/').to_string())
+        .filter(|s| !s.is_empty())
+        .or(q.commit.filter(|c| !c.is_empty()));
     let batch = q.batch.filter(|b| !b.is_empty());
     let branch = q.branch.filter(|b| !b.is_empty());
     let body = run_db(move || {
@@ -72,7 +76,7 @@ pub async fn get_commit(
                 })?
             }
         };
-        let tree = read::commit_tree(&mut conn, &project, &sha, batch.as_deref())?.ok_or_else(|| {
+        let tree = read::commit_tree(&mut conn, &project, &sha, batch.as_deref(), !metric_names.is_empty())?.ok_or_else(|| {
             ApiError::NotFound(format!("Sorry, we could not find any data on commit {sha} in project {project}."))
         })?;
         drop(conn);
@@ -129,12 +133,12 @@ pub async fn get_commits(
     let to = parse_date("to", q.to.as_deref())?.unwrap_or(now);
     let from = parse_date("from", q.from.as_deref())?.unwrap_or(now - Duration::days(4));
     let branch = branch
-        .map(|b| b.into_inner())
+        .map(|b| b.trim_end_matches('/').to_string())
         .filter(|b| !b.is_empty())
         .map(|b| qaboard_model::conventions::strip_origin(&b));
-    let only_batches = match q.batch.filter(|b| !b.is_empty()) {
-        Some(b) => Some(vec![b]),
-        None if flag(q.only_ci_batches.as_deref()) => Some(vec![qaboard_model::DEFAULT_BATCH_LABEL.to_string()]),
+    let only_batch = match q.batch.filter(|b| !b.is_empty()) {
+        Some(b) => Some(b),
+        None if flag(q.only_ci_batches.as_deref()) => Some(qaboard_model::DEFAULT_BATCH_LABEL.to_string()),
         None => None,
     };
     let window = CommitWindow {
@@ -145,11 +149,13 @@ pub async fn get_commits(
         to,
         limit: 1000,
         with_outputs: flag(q.with_outputs.as_deref()),
+        with_metrics: !metric_names.is_empty(),
+        batch: only_batch.clone(),
     };
     let opts = CommitViewOptions {
         metric_names,
         with_outputs: window.with_outputs,
-        only_batches,
+        only_batches: only_batch.map(|b| vec![b]),
         default_storage_root: cfg.storage_root.clone(),
     };
     let body = run_db(move || {

@@ -1,14 +1,14 @@
 //! JSON shapes of the API, as the `qa` CLI and the webapp read them
 //! (field names, nesting and null-ness of the original backend).
 use qaboard_db::ingest::OutputWithInput;
-use qaboard_db::read::{BatchWithOutputs, CommitTree};
-use qaboard_model::aggregate::MetricsAggregator;
-use qaboard_model::conventions::{dir_to_url, strip_origin};
+use qaboard_db::read::{BatchWithOutputs, CommitTree, OutputRead};
+use qaboard_model::aggregate::{value_as_metric, MetricsAggregator};
+use qaboard_model::conventions::{batch_conf_folder, dir_to_url, output_folder, strip_origin};
 use qaboard_model::paths::{self, CommitPaths};
 use qaboard_model::time::{iso_date_utc, iso_naive, iso_utc};
 use qaboard_model::{Batch, CiCommit, Project};
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 static EMPTY_OBJECT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Map::new()));
@@ -79,58 +79,109 @@ impl<'a> OutputView<'a> {
     }
 }
 
-/// Counters of a batch's outputs by status.
-#[derive(Default, Clone, Copy)]
-struct Counters {
-    valid: u32,
-    pending: u32,
-    running: u32,
-    failed: u32,
-    deleted: u32,
-}
-
-fn count(outputs: &[OutputWithInput]) -> Counters {
-    let mut c = Counters::default();
-    for o in outputs {
-        let o = &o.output;
-        c.valid += u32::from(!o.is_failed && !o.is_pending);
-        c.pending += u32::from(o.is_pending);
-        c.running += u32::from(o.is_running);
-        c.failed += u32::from(o.is_failed);
-        c.deleted += u32::from(o.deleted);
+/// Pushes the requested metrics of one output's metrics JSON text.
+fn push_metrics(agg: &mut MetricsAggregator, names: &[String], metrics: &str) {
+    // Borrow keys and values from the text: only the requested values are parsed.
+    if let Ok(map) = serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(metrics) {
+        for (i, name) in names.iter().enumerate() {
+            if let Some(raw) = map.get(name.as_str()) {
+                if let Some(v) = serde_json::from_str::<Value>(raw.get()).ok().as_ref().and_then(value_as_metric) {
+                    agg.push_value(i, v);
+                }
+            }
+        }
+    } else if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(metrics) {
+        // Keys with escapes cannot be borrowed: take the slow path.
+        agg.push_output(&m);
     }
-    c
 }
 
-/// Aggregates the requested metrics over a batch's valid outputs.
-pub fn aggregate(outputs: &[OutputWithInput], metric_names: &[String]) -> Map<String, Value> {
+/// Aggregates the requested metrics over the metrics (JSON text) of valid outputs.
+pub fn aggregate<'a>(valid_metrics: impl IntoIterator<Item = &'a str>, metric_names: &[String]) -> Map<String, Value> {
     if metric_names.is_empty() {
         return Map::new();
     }
     let mut agg = MetricsAggregator::new(metric_names.iter().cloned());
-    for o in outputs {
-        if o.output.is_valid() {
-            if let Value::Object(m) = &o.output.metrics {
-                agg.push_output(m);
-            }
-        }
+    for m in valid_metrics {
+        push_metrics(&mut agg, metric_names, m);
     }
     agg.finish()
 }
 
-struct OutputsById<'a> {
-    outputs: &'a [OutputWithInput],
-    batch_dir: &'a str,
+fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, s);
 }
 
-impl Serialize for OutputsById<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.outputs.len()))?;
-        for o in self.outputs {
-            m.serialize_entry(&o.output.id.to_string(), &OutputView::new(o, Some(self.batch_dir)))?;
-        }
-        m.end()
+fn push_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => push_json_str(buf, s),
+        None => buf.extend_from_slice(b"null"),
     }
+}
+
+/// Appends stored JSON text when it is of the expected kind (`{` or `[`),
+/// else the fallback: the webapp needs objects/arrays, never null.
+fn push_raw_or(buf: &mut Vec<u8>, raw: &str, open: u8, fallback: &[u8]) {
+    let t = raw.trim_start();
+    if t.as_bytes().first() == Some(&open) {
+        buf.extend_from_slice(t.as_bytes());
+    } else {
+        buf.extend_from_slice(fallback);
+    }
+}
+
+/// The folder of an output read in bulk.
+fn output_dir_of(o: &OutputRead, batch_dir: &str) -> String {
+    if let Some(d) = o.output_dir_override.as_deref().filter(|d| !d.is_empty()) {
+        return d.to_string();
+    }
+    let configurations: Value = serde_json::from_str(&o.configurations).unwrap_or(Value::Null);
+    let extra: Value = serde_json::from_str(&o.extra_parameters).unwrap_or(Value::Null);
+    let configurations = configurations.as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let conf = batch_conf_folder(o.platform.as_deref().unwrap_or("linux"), configurations, &extra);
+    let input = o.test_input_path.as_deref().map(output_folder).unwrap_or_default();
+    [batch_dir.trim_end_matches('/'), &conf, &input]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Writes one output object, passing its JSON columns through as stored.
+pub fn write_output(buf: &mut Vec<u8>, o: &OutputRead, batch_dir: &str) {
+    buf.extend_from_slice(b"{\"id\":");
+    buf.extend_from_slice(o.id.to_string().as_bytes());
+    buf.extend_from_slice(b",\"output_type\":");
+    push_json_str(buf, o.output_type.as_deref().unwrap_or(""));
+    buf.extend_from_slice(b",\"platform\":");
+    push_opt_str(buf, o.platform.as_deref());
+    buf.extend_from_slice(b",\"configurations\":");
+    push_raw_or(buf, &o.configurations, b'[', b"[]");
+    buf.extend_from_slice(b",\"extra_parameters\":");
+    push_raw_or(buf, &o.extra_parameters, b'{', b"{}");
+    buf.extend_from_slice(b",\"metrics\":");
+    push_raw_or(buf, &o.metrics, b'{', b"{}");
+    for (k, v) in [("is_failed", o.is_failed), ("is_pending", o.is_pending), ("is_running", o.is_running)] {
+        buf.extend_from_slice(b",\"");
+        buf.extend_from_slice(k.as_bytes());
+        buf.extend_from_slice(if v { b"\":true" } else { b"\":false" });
+    }
+    buf.extend_from_slice(b",\"data\":");
+    push_raw_or(buf, &o.data, b'{', b"{}");
+    buf.extend_from_slice(if o.deleted { b",\"deleted\":true" } else { b",\"deleted\":false" });
+    buf.extend_from_slice(b",\"created_date\":");
+    push_json_str(buf, &iso_naive(&o.created_date.unwrap_or_default()));
+    buf.extend_from_slice(b",\"output_dir_url\":");
+    push_opt_str(buf, dir_to_url(&output_dir_of(o, batch_dir)).as_deref());
+    buf.extend_from_slice(b",\"test_input_database\":");
+    push_opt_str(buf, o.test_input_database.as_deref());
+    buf.extend_from_slice(b",\"test_input_path\":");
+    push_opt_str(buf, o.test_input_path.as_deref());
+    buf.extend_from_slice(b",\"test_input_metadata\":");
+    push_raw_or(buf, o.test_input_metadata.as_deref().unwrap_or(""), b'{', b"{}");
+    buf.push(b'}');
 }
 
 /// A batch as the API shows it.
@@ -143,13 +194,11 @@ pub struct BatchView<'a> {
     data: &'a Value,
     batch_dir_url: Option<String>,
     aggregated_metrics: Map<String, Value>,
-    valid_outputs: u32,
-    pending_outputs: u32,
-    running_outputs: u32,
-    failed_outputs: u32,
-    deleted_outputs: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outputs: Option<OutputsById<'a>>,
+    valid_outputs: i64,
+    pending_outputs: i64,
+    running_outputs: i64,
+    failed_outputs: i64,
+    deleted_outputs: i64,
 }
 
 impl<'a> BatchView<'a> {
@@ -158,9 +207,8 @@ impl<'a> BatchView<'a> {
         commit: &'a CiCommit,
         batch_dir: &'a str,
         metric_names: &[String],
-        with_outputs: bool,
     ) -> Self {
-        let c = count(&b.outputs);
+        let c = &b.counts;
         BatchView {
             id: b.batch.id,
             commit_id: &commit.hexsha,
@@ -168,13 +216,12 @@ impl<'a> BatchView<'a> {
             created_date: iso_naive(&b.batch.created_date),
             data: object_or_empty(&b.batch.data),
             batch_dir_url: dir_to_url(batch_dir),
-            aggregated_metrics: aggregate(&b.outputs, metric_names),
+            aggregated_metrics: aggregate(b.valid_metrics.iter().map(String::as_str), metric_names),
             valid_outputs: c.valid,
             pending_outputs: c.pending,
             running_outputs: c.running,
             failed_outputs: c.failed,
             deleted_outputs: c.deleted,
-            outputs: with_outputs.then_some(OutputsById { outputs: &b.outputs, batch_dir }),
         }
     }
 }
@@ -196,18 +243,6 @@ pub struct CommitViewOptions {
 pub fn commit_json(tree: &CommitTree, project: Option<&Project>, opts: &CommitViewOptions) -> Vec<u8> {
     let commit = &tree.commit;
     let paths: CommitPaths = paths::commit_paths_of(project.or(tree.project.as_ref()), commit, &opts.default_storage_root);
-    let batch_dirs: Vec<String> = tree.batches.iter().map(|b| paths::batch_dir(&paths.outputs_dir, &b.batch)).collect();
-    let batches: Vec<(&str, BatchView<'_>)> = tree
-        .batches
-        .iter()
-        .zip(batch_dirs.iter())
-        .filter(|(b, _)| {
-            opts.only_batches.as_ref().is_none_or(|only| only.iter().any(|l| *l == b.batch.label))
-        })
-        .map(|(b, dir)| {
-            (b.batch.label.as_str(), BatchView::new(b, commit, dir, &opts.metric_names, opts.with_outputs))
-        })
-        .collect();
     let view = CommitView {
         id: &commit.hexsha,
         branch: strip_origin(commit.branch.as_deref().unwrap_or("")),
@@ -222,21 +257,54 @@ pub fn commit_json(tree: &CommitTree, project: Option<&Project>, opts: &CommitVi
         outputs_url: dir_to_url(&paths.outputs_dir),
         artifacts_url: dir_to_url(&paths.artifacts_dir),
         repo_artifacts_url: dir_to_url(&paths.repo_artifacts_dir),
-        batches: BatchesByLabel(batches),
     };
-    serde_json::to_vec(&view).unwrap_or_else(|_| b"{}".to_vec())
+    // The small parts go through serde; outputs are appended by hand so that
+    // their stored JSON text is passed through without a parse.
+    let size: usize = tree.batches.iter().map(|b| 1024 + b.outputs.len() * 768).sum();
+    let mut buf = Vec::with_capacity(if opts.with_outputs { size } else { 2048 });
+    push_object_open(&mut buf, &view);
+    buf.extend_from_slice(b",\"batches\":{");
+    let mut first = true;
+    for b in &tree.batches {
+        if !opts.only_batches.as_ref().is_none_or(|only| only.contains(&b.batch.label)) {
+            continue;
+        }
+        if !first {
+            buf.push(b',');
+        }
+        first = false;
+        let dir = paths::batch_dir(&paths.outputs_dir, &b.batch);
+        push_json_str(&mut buf, &b.batch.label);
+        buf.push(b':');
+        push_object_open(&mut buf, &BatchView::new(b, commit, &dir, &opts.metric_names));
+        if opts.with_outputs {
+            buf.extend_from_slice(b",\"outputs\":{");
+            for (i, o) in b.outputs.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                buf.push(b'"');
+                buf.extend_from_slice(o.id.to_string().as_bytes());
+                buf.extend_from_slice(b"\":");
+                write_output(&mut buf, o, &dir);
+            }
+            buf.push(b'}');
+        }
+        buf.push(b'}');
+    }
+    buf.extend_from_slice(b"}}");
+    buf
 }
 
-struct BatchesByLabel<'a>(Vec<(&'a str, BatchView<'a>)>);
-
-impl Serialize for BatchesByLabel<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (label, b) in &self.0 {
-            m.serialize_entry(label, b)?;
-        }
-        m.end()
+/// Serialises a struct without its closing brace, so that fields can follow.
+/// (Every struct passed here has fields, so a comma may follow.)
+fn push_object_open<T: Serialize>(buf: &mut Vec<u8>, v: &T) {
+    let start = buf.len();
+    if serde_json::to_writer(&mut *buf, v).is_err() || buf.last() != Some(&b'}') {
+        buf.truncate(start);
+        buf.extend_from_slice(b"{\"_\":null}");
     }
+    buf.pop();
 }
 
 #[derive(Serialize)]
@@ -254,7 +322,6 @@ struct CommitView<'a> {
     outputs_url: Option<String>,
     artifacts_url: Option<String>,
     repo_artifacts_url: Option<String>,
-    batches: BatchesByLabel<'a>,
 }
 
 /// The batch folder of an output that has no folder of its own: needs its

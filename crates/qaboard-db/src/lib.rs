@@ -10,6 +10,7 @@ pub mod error;
 pub mod ingest;
 pub mod migrations;
 pub mod pool;
+pub mod projects;
 pub mod read;
 pub mod rows;
 pub mod schema;
@@ -66,6 +67,20 @@ pub mod backend {
                 $q.for_update()
             };
         }
+        /// A JSON column as its text.
+        macro_rules! json_text {
+            ($col:literal) => {
+                ::diesel::dsl::sql::<::diesel::sql_types::Text>(concat!($col, "::text"))
+            };
+        }
+        /// `test_inputs.data.metadata` as JSON text, or NULL.
+        macro_rules! input_metadata_text {
+            () => {
+                ::diesel::dsl::sql::<::diesel::sql_types::Nullable<::diesel::sql_types::Text>>(
+                    "(test_inputs.data -> 'metadata')::text",
+                )
+            };
+        }
         include!("ops.rs");
     }
     /// SQLite.
@@ -79,6 +94,20 @@ pub mod backend {
         macro_rules! for_update {
             ($q:expr) => {
                 $q
+            };
+        }
+        /// A JSON column as its text.
+        macro_rules! json_text {
+            ($col:literal) => {
+                ::diesel::dsl::sql::<::diesel::sql_types::Text>(concat!("json(", $col, ")"))
+            };
+        }
+        /// `test_inputs.data.metadata` as JSON text, or NULL.
+        macro_rules! input_metadata_text {
+            () => {
+                ::diesel::dsl::sql::<::diesel::sql_types::Nullable<::diesel::sql_types::Text>>(
+                    "(test_inputs.data -> '$.metadata')",
+                )
             };
         }
         include!("ops.rs");

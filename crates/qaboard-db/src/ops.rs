@@ -11,7 +11,7 @@ use qaboard_model::rules;
 use serde_json::{Map, Value};
 
 use crate::ingest::{BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput};
-use crate::read::{BatchWithOutputs, CommitTree, CommitWindow, ProjectSummary};
+use crate::read::{BatchWithOutputs, CommitTree, CommitWindow, OutputRead, ProjectSummary};
 use crate::rows::{BatchRow, CommitRow, OutputRow, ProjectRow, TestInputRow};
 use crate::DbError;
 
@@ -251,6 +251,8 @@ fn find_batch(conn: &mut Conn, commit_id: i32, label: &str) -> Result<Option<Bat
         .optional()?)
 }
 
+// On SQLite `for_update!` is the identity, so both branches below are the same there.
+#[allow(clippy::if_same_then_else)]
 fn get_or_create_batch(conn: &mut Conn, commit_id: i32, label: &str, lock: bool) -> Result<BatchRow, DbError> {
     if !lock {
         if let Some(b) = find_batch(conn, commit_id, label)? {
@@ -463,6 +465,27 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
     let now = now_naive();
     let commit = get_or_create_commit(conn, &rec.commit)?;
 
+    // The project's activity time, refreshed first: creating a commit locks
+    // the project row before the test input, batch and output rows, so every
+    // writer must take the project row first too, or they deadlock. Writers
+    // that find it refreshed meanwhile (by the writer they waited for) skip it.
+    let project_latest = projects::table
+        .filter(projects::id.eq(&rec.commit.project))
+        .select(projects::latest_output_datetime)
+        .first::<Option<NaiveDateTime>>(conn)?;
+    if is_stale_naive(project_latest, now) {
+        let fresh_since = now - chrono::Duration::milliseconds(LATEST_OUTPUT_PRECISION_MS);
+        diesel::update(
+            projects::table.filter(projects::id.eq(&rec.commit.project)).filter(
+                projects::latest_output_datetime
+                    .is_null()
+                    .or(projects::latest_output_datetime.le(fresh_since)),
+            ),
+        )
+        .set(projects::latest_output_datetime.eq(now))
+        .execute(conn)?;
+    }
+
     // The test input, and its metadata when the client sends some.
     let mut input = get_or_create_test_input(conn, &rec.database, &rec.input_path)?;
     if let Some(meta) = rec.input_metadata.as_ref().filter(|m| rules::truthy(Some(m))) {
@@ -568,15 +591,6 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
             ))
             .execute(conn)?;
     }
-    let project_latest = projects::table
-        .filter(projects::id.eq(&rec.commit.project))
-        .select(projects::latest_output_datetime)
-        .first::<Option<NaiveDateTime>>(conn)?;
-    if is_stale_naive(project_latest, now) {
-        diesel::update(projects::table.filter(projects::id.eq(&rec.commit.project)))
-            .set(projects::latest_output_datetime.eq(now))
-            .execute(conn)?;
-    }
 
     let output = find_output(conn, id)?.ok_or_else(|| DbError::NotFound(format!("output {id} not found")))?;
     Ok(OutputWithInput { output: output.into(), test_input: Some(input.into()) })
@@ -617,11 +631,33 @@ pub fn patch_output(conn: &mut Conn, id: i32, patch: &OutputPatch) -> Result<Out
 
 // ------------------------------------------------------------------- reads
 
+#[derive(diesel::QueryableByName)]
+struct CountsRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    batch_id: i32,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    valid: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pending: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    running: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    failed: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    deleted: i64,
+}
+
+/// Batches of the given commits (only `label` when given) with their output
+/// counters; with `with_outputs`, every output; with `with_metrics`, the
+/// metrics of valid outputs. Outputs are looked at only for batches labelled
+/// `detail_label` when given. A fixed number of queries whatever the sizes.
 fn load_batches_with_outputs(
     conn: &mut Conn,
     commit_ids: &[i32],
     label: Option<&str>,
+    detail_label: Option<&str>,
     with_outputs: bool,
+    with_metrics: bool,
 ) -> Result<Vec<BatchWithOutputs>, DbError> {
     if commit_ids.is_empty() {
         return Ok(Vec::new());
@@ -635,27 +671,106 @@ fn load_batches_with_outputs(
         q = q.filter(batches::label.eq(label));
     }
     let batch_rows = q.load::<BatchRow>(conn)?;
-    let ids: Vec<i32> = batch_rows.iter().map(|b| b.id).collect();
+    let ids: Vec<i32> = batch_rows
+        .iter()
+        .filter(|b| detail_label.is_none_or(|l| b.label.as_deref() == Some(l)))
+        .map(|b| b.id)
+        .collect();
     let mut out: Vec<BatchWithOutputs> = batch_rows
         .into_iter()
-        .map(|b| BatchWithOutputs { batch: b.into(), outputs: Vec::new() })
+        .map(|b| BatchWithOutputs {
+            batch: b.into(),
+            counts: Default::default(),
+            valid_metrics: Vec::new(),
+            outputs: Vec::new(),
+        })
         .collect();
     if ids.is_empty() {
         return Ok(out);
     }
     let index: std::collections::HashMap<i32, usize> = out.iter().enumerate().map(|(i, b)| (b.batch.id, i)).collect();
-    // Outputs and their inputs, in chunks to stay under bind-parameter limits.
+    // In chunks to stay under bind-parameter limits.
     for chunk in ids.chunks(5000) {
-        let rows = outputs::table
-            .left_join(test_inputs::table)
-            .filter(outputs::batch_id.eq_any(chunk))
-            .select((output_cols!(), (test_inputs::id, test_inputs::path, test_inputs::database, test_inputs::data).nullable()))
-            .order(outputs::id)
-            .load::<(OutputRow, Option<TestInputRow>)>(conn)?;
-        for (o, t) in rows {
-            if let Some(&i) = o.batch_id.as_ref().and_then(|b| index.get(b)) {
-                let _ = with_outputs;
-                out[i].outputs.push(OutputWithInput { output: o.into(), test_input: t.map(Into::into) });
+        if with_outputs {
+            // JSON columns come back as text, to be passed through as is.
+            let rows: Vec<OutputRead> = outputs::table
+                .left_join(test_inputs::table)
+                .filter(outputs::batch_id.eq_any(chunk))
+                .select((
+                    outputs::id,
+                    outputs::batch_id,
+                    outputs::created_date,
+                    outputs::deleted,
+                    outputs::output_dir_override,
+                    outputs::output_type,
+                    outputs::platform,
+                    outputs::is_pending,
+                    outputs::is_running,
+                    outputs::is_failed,
+                    json_text!("outputs.configurations"),
+                    json_text!("outputs.extra_parameters"),
+                    json_text!("outputs.metrics"),
+                    json_text!("outputs.data"),
+                    test_inputs::database.nullable(),
+                    test_inputs::path.nullable(),
+                    input_metadata_text!(),
+                ))
+                .order(outputs::id)
+                .load(conn)?;
+            for o in rows {
+                if let Some(&i) = o.batch_id.as_ref().and_then(|b| index.get(b)) {
+                    let b = &mut out[i];
+                    let c = &mut b.counts;
+                    c.valid += i64::from(o.is_valid());
+                    c.pending += i64::from(o.is_pending);
+                    c.running += i64::from(o.is_running);
+                    c.failed += i64::from(o.is_failed);
+                    c.deleted += i64::from(o.deleted);
+                    if with_metrics && o.is_valid() {
+                        b.valid_metrics.push(o.metrics.clone());
+                    }
+                    b.outputs.push(o);
+                }
+            }
+            continue;
+        }
+        // Counters computed by the database. The ids are integers we read
+        // from it, so writing them into the statement is safe.
+        let list = chunk.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+        let counts: Vec<CountsRow> = diesel::sql_query(format!(
+            "SELECT batch_id, \
+               CAST(COALESCE(SUM(CASE WHEN is_failed OR is_pending THEN 0 ELSE 1 END), 0) AS BIGINT) AS valid, \
+               CAST(COALESCE(SUM(CASE WHEN is_pending THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
+               CAST(COALESCE(SUM(CASE WHEN is_running THEN 1 ELSE 0 END), 0) AS BIGINT) AS running, \
+               CAST(COALESCE(SUM(CASE WHEN is_failed THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed, \
+               CAST(COALESCE(SUM(CASE WHEN deleted THEN 1 ELSE 0 END), 0) AS BIGINT) AS deleted \
+             FROM outputs WHERE batch_id IN ({list}) GROUP BY batch_id"
+        ))
+        .load(conn)?;
+        for r in counts {
+            if let Some(&i) = index.get(&r.batch_id) {
+                out[i].counts = crate::read::OutputCounts {
+                    valid: r.valid,
+                    pending: r.pending,
+                    running: r.running,
+                    failed: r.failed,
+                    deleted: r.deleted,
+                };
+            }
+        }
+        if with_metrics {
+            let rows: Vec<(Option<i32>, String)> = outputs::table
+                .filter(outputs::batch_id.eq_any(chunk))
+                .filter(outputs::is_failed.eq(false))
+                .filter(outputs::is_pending.eq(false))
+                .select((outputs::batch_id, json_text!("outputs.metrics")))
+                // Aggregates sum in output order, like the single-commit read.
+                .order(outputs::id)
+                .load(conn)?;
+            for (batch_id, metrics) in rows {
+                if let Some(&i) = batch_id.as_ref().and_then(|b| index.get(b)) {
+                    out[i].valid_metrics.push(metrics);
+                }
             }
         }
     }
@@ -663,9 +778,15 @@ fn load_batches_with_outputs(
 }
 
 /// One commit with its batches (optionally only `batch`) and their outputs.
-pub fn commit_tree(conn: &mut Conn, project: &str, sha: &str, batch: Option<&str>) -> Result<Option<CommitTree>, DbError> {
+pub fn commit_tree(
+    conn: &mut Conn,
+    project: &str,
+    sha: &str,
+    batch: Option<&str>,
+    with_metrics: bool,
+) -> Result<Option<CommitTree>, DbError> {
     let Some(commit) = find_commit(conn, project, sha)? else { return Ok(None) };
-    let batches = load_batches_with_outputs(conn, &[commit.id], batch, true)?;
+    let batches = load_batches_with_outputs(conn, &[commit.id], batch, None, true, with_metrics)?;
     let project_row = find_project(conn, project)?;
     Ok(Some(CommitTree { commit: commit.into(), project: project_row.map(Into::into), batches }))
 }
@@ -783,7 +904,7 @@ pub fn commits_in_window(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<Commit
     }
     let commits = q.load::<CommitRow>(conn)?;
     let ids: Vec<i32> = commits.iter().map(|c| c.id).collect();
-    let mut batches = load_batches_with_outputs(conn, &ids, None, w.with_outputs)?;
+    let mut batches = load_batches_with_outputs(conn, &ids, None, w.batch.as_deref(), w.with_outputs, w.with_metrics)?;
     let mut by_commit: std::collections::HashMap<i32, Vec<BatchWithOutputs>> = std::collections::HashMap::new();
     for b in batches.drain(..) {
         by_commit.entry(b.batch.ci_commit_id).or_default().push(b);

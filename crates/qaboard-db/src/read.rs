@@ -7,11 +7,62 @@ use serde_json::Value;
 use crate::ingest::OutputWithInput;
 use crate::{DbConn, DbError};
 
-/// A batch and its outputs.
+/// An output as the read paths load it: JSON columns stay JSON text, to be
+/// written into responses without a parse/serialise round trip.
+#[derive(Debug, Clone, diesel::Queryable)]
+pub struct OutputRead {
+    pub id: i32,
+    pub batch_id: Option<i32>,
+    pub created_date: Option<NaiveDateTime>,
+    pub deleted: bool,
+    pub output_dir_override: Option<String>,
+    pub output_type: Option<String>,
+    pub platform: Option<String>,
+    pub is_pending: bool,
+    pub is_running: bool,
+    pub is_failed: bool,
+    /// JSON array text.
+    pub configurations: String,
+    /// JSON object text.
+    pub extra_parameters: String,
+    /// JSON object text.
+    pub metrics: String,
+    /// JSON object text (`{}` when the outputs were not asked for).
+    pub data: String,
+    pub test_input_database: Option<String>,
+    pub test_input_path: Option<String>,
+    /// JSON text of the input's `data.metadata`, if any.
+    pub test_input_metadata: Option<String>,
+}
+
+impl OutputRead {
+    /// Finished and not failed: counts in aggregates.
+    pub fn is_valid(&self) -> bool {
+        !self.is_failed && !self.is_pending
+    }
+}
+
+/// How many outputs of a batch are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputCounts {
+    /// Finished and not failed.
+    pub valid: i64,
+    pub pending: i64,
+    pub running: i64,
+    pub failed: i64,
+    pub deleted: i64,
+}
+
+/// A batch with its output counters, the metrics (JSON text) of its valid
+/// outputs, and — when asked for — its outputs.
 #[derive(Debug, Clone)]
 pub struct BatchWithOutputs {
     pub batch: Batch,
-    pub outputs: Vec<OutputWithInput>,
+    pub counts: OutputCounts,
+    /// Metrics JSON text of each valid output (loaded when metrics are aggregated).
+    pub valid_metrics: Vec<String>,
+    /// Every output (empty unless outputs were asked for).
+    pub outputs: Vec<OutputRead>,
 }
 
 /// A commit with its batches (and its project when loaded).
@@ -42,6 +93,10 @@ pub struct CommitWindow {
     pub to: DateTime<Utc>,
     pub limit: i64,
     pub with_outputs: bool,
+    /// Load the metrics of valid outputs (for aggregation).
+    pub with_metrics: bool,
+    /// Load outputs and metrics only for batches with this label.
+    pub batch: Option<String>,
 }
 
 /// Reads one output with its test input.
@@ -50,8 +105,14 @@ pub fn get_output(conn: &mut DbConn, id: i32) -> Result<Option<OutputWithInput>,
 }
 
 /// One commit (full sha or unique prefix) with batches and outputs.
-pub fn commit_tree(conn: &mut DbConn, project: &str, sha: &str, batch: Option<&str>) -> Result<Option<CommitTree>, DbError> {
-    crate::dispatch!(conn, commit_tree(project, sha, batch))
+pub fn commit_tree(
+    conn: &mut DbConn,
+    project: &str,
+    sha: &str,
+    batch: Option<&str>,
+    with_metrics: bool,
+) -> Result<Option<CommitTree>, DbError> {
+    crate::dispatch!(conn, commit_tree(project, sha, batch, with_metrics))
 }
 
 /// Full sha of the latest commit on a branch having valid outputs.

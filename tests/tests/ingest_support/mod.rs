@@ -1,0 +1,116 @@
+//! Helpers shared by the ingestion tests (replay, bad_input, concurrency,
+//! auth): real request bodies of the `qa` CLI, and direct reads of the
+//! database (row counts) to check what a request wrote or did not write.
+#![allow(dead_code)]
+
+use diesel::sql_types::BigInt;
+use diesel::{QueryableByName, RunQueryDsl};
+use qaboard_db::DbConn;
+use qaboard_tests::{reference_dir, TestApp};
+use serde_json::{Map, Value};
+
+/// The tables ingestion writes to.
+pub const TABLES: [&str; 5] = [
+    "projects",
+    "ci_commits",
+    "batches",
+    "test_inputs",
+    "outputs",
+];
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Runs a statement that returns nothing.
+pub fn sql_exec(app: &TestApp, sql: &str) {
+    let mut conn = app.db.pool.get().expect("db connection");
+    match &mut conn {
+        DbConn::Pg(c) => diesel::sql_query(sql).execute(&mut **c),
+        DbConn::Sqlite(c) => diesel::sql_query(sql).execute(&mut **c),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// `SELECT count(*) FROM <table> [WHERE ...]`.
+pub fn count_where(app: &TestApp, table: &str, filter: &str) -> i64 {
+    let sql = if filter.is_empty() {
+        format!("SELECT count(*) AS n FROM {table}")
+    } else {
+        format!("SELECT count(*) AS n FROM {table} WHERE {filter}")
+    };
+    let mut conn = app.db.pool.get().expect("db connection");
+    let rows: Vec<Count> = match &mut conn {
+        DbConn::Pg(c) => diesel::sql_query(&sql).load(&mut **c),
+        DbConn::Sqlite(c) => diesel::sql_query(&sql).load(&mut **c),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows[0].n
+}
+
+/// Number of rows of a table.
+pub fn count(app: &TestApp, table: &str) -> i64 {
+    count_where(app, table, "")
+}
+
+/// Row counts of every ingestion table, by name.
+pub fn counts(app: &TestApp) -> Vec<(&'static str, i64)> {
+    TABLES.iter().map(|t| (*t, count(app, t))).collect()
+}
+
+/// A JSON file of the reference material (`original-responses/<name>` or any
+/// path below the reference folder).
+pub fn reference_json(path: &str) -> Value {
+    let p = reference_dir().join(path);
+    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The body of a captured CLI request (`qa-cli-requests/<scenario>/<file>`).
+pub fn captured_body(scenario: &str, file: &str) -> Value {
+    reference_json(&format!("qa-cli-requests/{scenario}/{file}"))["body"].clone()
+}
+
+/// A complete `POST /api/v1/output/` body, as `qa run` sends at the end of a run
+/// (commit `462a23fc…` of project `acme/smoke`, input `images/0001.jpg`).
+pub fn output_body() -> Value {
+    reference_json("original-responses/01_post_output_request.json")
+}
+
+/// A complete `POST /api/v1/batch/` body, as `qa batch` sends at its start.
+pub fn batch_body() -> Value {
+    captured_body("2_batch_share", "005_POST_api_v1_batch.json")
+}
+
+/// A complete `POST /api/v1/commit/` body, as `qa save-artifacts` sends.
+pub fn commit_body() -> Value {
+    captured_body("4_save_artifacts_ci", "022_POST_api_v1_commit.json")
+}
+
+/// `body` with `key` set to `value`.
+pub fn with(body: &Value, key: &str, value: Value) -> Value {
+    let mut b = body.clone();
+    b.as_object_mut()
+        .expect("object body")
+        .insert(key.to_string(), value);
+    b
+}
+
+/// `body` without `keys`.
+pub fn without(body: &Value, keys: &[&str]) -> Value {
+    let mut b = body.clone();
+    let m: &mut Map<String, Value> = b.as_object_mut().expect("object body");
+    for k in keys {
+        m.remove(*k);
+    }
+    b
+}
+
+/// A string field of a body.
+pub fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
+    body[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("'{key}' is not a string in {body}"))
+}
