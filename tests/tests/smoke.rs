@@ -47,3 +47,27 @@ fn methods_preflight_and_trailing_slashes() {
         assert_eq!(r.json().as_array().map(Vec::len), Some(1));
     });
 }
+
+#[test]
+fn strings_needing_escapes_survive_the_commit_read() {
+    for_each_backend(ApiConfig::default(), |app| {
+        let c = Client::new(app);
+        let path = qaboard_tests::reference_dir().join("original-responses/01_post_output_request.json");
+        let mut body: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let tricky = "say \"hi\" \\ back\\slash\n\tnew line é ✓";
+        body["extra_parameters"] = serde_json::json!({"forwarded_args": [tricky]});
+        body["metrics"]["note"] = serde_json::json!(tricky);
+        body["data"]["note"] = serde_json::json!(tricky);
+        body["input_metadata"] = serde_json::json!({"comment": tricky});
+        assert_eq!(c.post("/api/v1/output/", &body).status, 200);
+        let r = c.get("/api/v1/commit/462a23fc9356a1fa3f792828b530ea6d4eeb9803?project=acme/smoke");
+        assert_eq!(r.status, 200);
+        let commit = r.json();
+        let outputs = commit["batches"]["default"]["outputs"].as_object().unwrap();
+        let o = outputs.values().next().unwrap();
+        assert_eq!(o["extra_parameters"]["forwarded_args"][0], tricky);
+        assert_eq!(o["metrics"]["note"], tricky);
+        assert_eq!(o["data"]["note"], tricky);
+        assert_eq!(o["test_input_metadata"]["comment"], tricky);
+    });
+}

@@ -67,10 +67,10 @@ pub mod backend {
                 $q.for_update()
             };
         }
-        /// A JSON column as its text.
+        /// A JSON column, read as its text (see `read::JsonText`).
         macro_rules! json_text {
-            ($col:literal) => {
-                ::diesel::dsl::sql::<::diesel::sql_types::Text>(concat!($col, "::text"))
+            ($col:expr, $sql:literal) => {
+                ::diesel::dsl::sql::<::diesel::sql_types::Text>(concat!($sql, "::text"))
             };
         }
         /// `test_inputs.data.metadata` as JSON text, or NULL.
@@ -96,18 +96,16 @@ pub mod backend {
                 $q
             };
         }
-        /// A JSON column as its text.
+        /// A JSON column, read as its text (see `read::JsonText`).
         macro_rules! json_text {
-            ($col:literal) => {
-                ::diesel::dsl::sql::<::diesel::sql_types::Text>(concat!("json(", $col, ")"))
+            ($col:expr, $sql:literal) => {
+                $col
             };
         }
-        /// `test_inputs.data.metadata` as JSON text, or NULL.
+        /// `test_inputs.data.metadata`, read as its text (see `read::MetadataText`).
         macro_rules! input_metadata_text {
             () => {
-                ::diesel::dsl::sql::<::diesel::sql_types::Nullable<::diesel::sql_types::Text>>(
-                    "(test_inputs.data -> '$.metadata')",
-                )
+                test_inputs::data.nullable()
             };
         }
         include!("ops.rs");

@@ -707,10 +707,10 @@ fn load_batches_with_outputs(
                     outputs::is_pending,
                     outputs::is_running,
                     outputs::is_failed,
-                    json_text!("outputs.configurations"),
-                    json_text!("outputs.extra_parameters"),
-                    json_text!("outputs.metrics"),
-                    json_text!("outputs.data"),
+                    json_text!(outputs::configurations, "outputs.configurations"),
+                    json_text!(outputs::extra_parameters, "outputs.extra_parameters"),
+                    json_text!(outputs::metrics, "outputs.metrics"),
+                    json_text!(outputs::data, "outputs.data"),
                     test_inputs::database.nullable(),
                     test_inputs::path.nullable(),
                     input_metadata_text!(),
@@ -727,7 +727,7 @@ fn load_batches_with_outputs(
                     c.failed += i64::from(o.is_failed);
                     c.deleted += i64::from(o.deleted);
                     if with_metrics && o.is_valid() {
-                        b.valid_metrics.push(o.metrics.clone());
+                        b.valid_metrics.push(o.metrics.0.clone());
                     }
                     b.outputs.push(o);
                 }
@@ -759,17 +759,17 @@ fn load_batches_with_outputs(
             }
         }
         if with_metrics {
-            let rows: Vec<(Option<i32>, String)> = outputs::table
+            let rows: Vec<(Option<i32>, crate::read::JsonText)> = outputs::table
                 .filter(outputs::batch_id.eq_any(chunk))
                 .filter(outputs::is_failed.eq(false))
                 .filter(outputs::is_pending.eq(false))
-                .select((outputs::batch_id, json_text!("outputs.metrics")))
+                .select((outputs::batch_id, json_text!(outputs::metrics, "outputs.metrics")))
                 // Aggregates sum in output order, like the single-commit read.
                 .order(outputs::id)
                 .load(conn)?;
             for (batch_id, metrics) in rows {
                 if let Some(&i) = batch_id.as_ref().and_then(|b| index.get(b)) {
-                    out[i].valid_metrics.push(metrics);
+                    out[i].valid_metrics.push(metrics.0);
                 }
             }
         }

@@ -7,6 +7,61 @@ use serde_json::Value;
 use crate::ingest::OutputWithInput;
 use crate::{DbConn, DbError};
 
+/// JSON text read from a JSON column, to be passed through into responses.
+///
+/// PostgreSQL gives the text (`col::text`). On SQLite the column is decoded by
+/// diesel and written back as text: diesel 2.3 stores strings that need
+/// escaping in SQLite's JSONB without the escape flag, so SQLite's own `json()`
+/// would return invalid JSON for them (`"say "hi""`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(diesel::deserialize::FromSqlRow)]
+pub struct JsonText(pub String);
+
+impl std::ops::Deref for JsonText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for JsonText {
+    fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes).map(JsonText)
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite> for JsonText {
+    fn from_sql(bytes: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
+        let v = <Value as diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
+        Ok(JsonText(v.to_string()))
+    }
+}
+
+/// JSON text of a test input's `data.metadata` (empty when it has none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(diesel::deserialize::FromSqlRow)]
+pub struct MetadataText(pub String);
+
+impl std::ops::Deref for MetadataText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for MetadataText {
+    fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes).map(MetadataText)
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite> for MetadataText {
+    fn from_sql(bytes: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
+        let v = <Value as diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
+        Ok(MetadataText(v.get("metadata").map(Value::to_string).unwrap_or_default()))
+    }
+}
+
 /// An output as the read paths load it: JSON columns stay JSON text, to be
 /// written into responses without a parse/serialise round trip.
 #[derive(Debug, Clone, diesel::Queryable)]
@@ -22,17 +77,17 @@ pub struct OutputRead {
     pub is_running: bool,
     pub is_failed: bool,
     /// JSON array text.
-    pub configurations: String,
+    pub configurations: JsonText,
     /// JSON object text.
-    pub extra_parameters: String,
+    pub extra_parameters: JsonText,
     /// JSON object text.
-    pub metrics: String,
-    /// JSON object text (`{}` when the outputs were not asked for).
-    pub data: String,
+    pub metrics: JsonText,
+    /// JSON object text.
+    pub data: JsonText,
     pub test_input_database: Option<String>,
     pub test_input_path: Option<String>,
     /// JSON text of the input's `data.metadata`, if any.
-    pub test_input_metadata: Option<String>,
+    pub test_input_metadata: Option<MetadataText>,
 }
 
 impl OutputRead {
