@@ -49,8 +49,14 @@ pub fn spawn_app(db: TestDb, cfg: ApiConfig) -> TestApp {
             let _ = server.await;
         });
     });
-    let (addr, handle) = rx.recv_timeout(Duration::from_secs(30)).expect("server started");
-    TestApp { base: format!("http://{addr}"), db, handle }
+    let (addr, handle) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server started");
+    TestApp {
+        base: format!("http://{addr}"),
+        db,
+        handle,
+    }
 }
 
 /// Runs `f` once per available backend (SQLite always, PostgreSQL when
@@ -81,7 +87,10 @@ impl Resp {
     }
     /// A header value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -101,7 +110,10 @@ impl Client {
     /// A client of a server at `base`.
     pub fn for_base(base: &str) -> Client {
         Client {
-            agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).redirects(0).build(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(60))
+                .redirects(0)
+                .build(),
             base: base.to_string(),
             token: None,
         }
@@ -115,7 +127,9 @@ impl Client {
 
     /// Any request; `body` is sent as-is with a JSON content type.
     pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Resp {
-        let mut req = self.agent.request(method, &format!("{}{}", self.base, path));
+        let mut req = self
+            .agent
+            .request(method, &format!("{}{}", self.base, path));
         if let Some(t) = &self.token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
@@ -135,7 +149,11 @@ impl Client {
             .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_string())))
             .collect();
         let body = resp.into_string().unwrap_or_default();
-        Resp { status, body, headers }
+        Resp {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// GET.
@@ -180,7 +198,9 @@ pub fn scenario(name: &str) -> Vec<(String, String, Option<Value>)> {
                     .map(|(k, v)| {
                         let v = match v {
                             Value::String(s) => s.clone(),
-                            Value::Array(a) => a.first().and_then(|x| x.as_str()).unwrap_or("").to_string(),
+                            Value::Array(a) => {
+                                a.first().and_then(|x| x.as_str()).unwrap_or("").to_string()
+                            }
                             other => other.to_string(),
                         };
                         format!("{}={}", encode(k), encode(&v))
@@ -198,7 +218,9 @@ pub fn scenario(name: &str) -> Vec<(String, String, Option<Value>)> {
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

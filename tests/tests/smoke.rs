@@ -37,9 +37,14 @@ fn methods_preflight_and_trailing_slashes() {
             qaboard_tests::reference_dir().join("original-responses/01_post_output_request.json"),
         )
         .unwrap();
-        assert_eq!(c.request("POST", "/api/v1/output", Some(body.as_bytes())).status, 200);
+        assert_eq!(
+            c.request("POST", "/api/v1/output", Some(body.as_bytes()))
+                .status,
+            200
+        );
         let a = c.get("/api/v1/commit/462a23fc9356a1fa3f792828b530ea6d4eeb9803?project=acme/smoke");
-        let b = c.get("/api/v1/commit/462a23fc9356a1fa3f792828b530ea6d4eeb9803/?project=acme/smoke");
+        let b =
+            c.get("/api/v1/commit/462a23fc9356a1fa3f792828b530ea6d4eeb9803/?project=acme/smoke");
         assert_eq!((a.status, b.status), (200, 200));
         assert_eq!(a.json()["id"], b.json()["id"]);
         let r = c.get("/api/v1/commits/master/?project=acme/smoke&from=2026-11-01T00:00:00.000Z");
@@ -52,8 +57,10 @@ fn methods_preflight_and_trailing_slashes() {
 fn strings_needing_escapes_survive_the_commit_read() {
     for_each_backend(ApiConfig::default(), |app| {
         let c = Client::new(app);
-        let path = qaboard_tests::reference_dir().join("original-responses/01_post_output_request.json");
-        let mut body: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let path =
+            qaboard_tests::reference_dir().join("original-responses/01_post_output_request.json");
+        let mut body: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let tricky = "say \"hi\" \\ back\\slash\n\tnew line é ✓";
         body["extra_parameters"] = serde_json::json!({"forwarded_args": [tricky]});
         body["metrics"]["note"] = serde_json::json!(tricky);

@@ -44,10 +44,15 @@ fn run() -> Result<()> {
             other => bail!("unexpected argument '{other}'\n\n{USAGE}"),
         }
     }
-    let Some(command) = command else { bail!("a command is required\n\n{USAGE}") };
+    let Some(command) = command else {
+        bail!("a command is required\n\n{USAGE}")
+    };
     let parts = DbParts {
         host: env("QABOARD_DB_HOST"),
-        port: env("QABOARD_DB_PORT").map(|p| p.parse()).transpose().context("QABOARD_DB_PORT is not a port")?,
+        port: env("QABOARD_DB_PORT")
+            .map(|p| p.parse())
+            .transpose()
+            .context("QABOARD_DB_PORT is not a port")?,
         user: env("QABOARD_DB_USER"),
         password: env("QABOARD_DB_PASSWORD"),
         name: env("QABOARD_DB_NAME"),
@@ -74,7 +79,10 @@ fn run() -> Result<()> {
         "adopt" => {
             let report = migrations::adopt(&mut conn)?;
             if report.marked_baseline {
-                println!("adopted: baseline {} recorded as applied", migrations::PG_BASELINE_VERSION);
+                println!(
+                    "adopted: baseline {} recorded as applied",
+                    migrations::PG_BASELINE_VERSION
+                );
             } else {
                 println!("already adopted");
             }

@@ -11,7 +11,11 @@ fn migrate(url: &str, cmd: &str) -> (bool, String) {
         .env_remove("QABOARD_DATABASE_URL")
         .output()
         .expect("run qaboard-migrate");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -36,7 +40,11 @@ fn check_cycle(url: &str) {
 #[test]
 fn status_run_revert_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("sub/qaboard.db").to_string_lossy().into_owned();
+    let url = dir
+        .path()
+        .join("sub/qaboard.db")
+        .to_string_lossy()
+        .into_owned();
     check_cycle(&url);
     let (ok, s) = migrate(&url, "adopt");
     assert!(!ok && s.contains("PostgreSQL"), "{s}");
@@ -51,10 +59,14 @@ fn status_run_revert_and_adopt_on_postgres() {
     check_cycle(&db.url);
 
     // A database of the original backend, with a row, is adopted in place.
-    let Some(orig) = TestDb::postgres_empty() else { unreachable!() };
+    let Some(orig) = TestDb::postgres_empty() else {
+        unreachable!()
+    };
     {
         let mut conn = orig.pool.get().unwrap();
-        let DbConn::Pg(c) = &mut conn else { unreachable!() };
+        let DbConn::Pg(c) = &mut conn else {
+            unreachable!()
+        };
         c.batch_execute(
             "CREATE TABLE projects (id VARCHAR PRIMARY KEY, data JSON NOT NULL DEFAULT '{}', latest_output_datetime TIMESTAMP);
              CREATE TABLE ci_commits (id SERIAL PRIMARY KEY, hexsha VARCHAR NOT NULL, project_id VARCHAR REFERENCES projects (id),

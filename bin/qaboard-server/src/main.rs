@@ -25,7 +25,10 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { config: std::env::var("QABOARD_CONFIG").ok(), migrate: true };
+    let mut args = Args {
+        config: std::env::var("QABOARD_CONFIG").ok(),
+        migrate: true,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -77,7 +80,9 @@ fn run() -> Result<()> {
     });
     let pool = web::Data::new(pool);
     let addr = settings.listen_addr()?;
-    let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let workers = settings
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
 
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {

@@ -68,7 +68,11 @@ impl Settings {
     pub fn load(file: Option<&str>) -> Result<Settings> {
         let mut b = config::Config::builder();
         if let Some(f) = file {
-            b = b.add_source(config::File::with_name(f).format(config::FileFormat::Toml).required(true));
+            b = b.add_source(
+                config::File::with_name(f)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
         }
         b = b.add_source(
             config::Environment::with_prefix("QABOARD")
@@ -79,7 +83,10 @@ impl Settings {
                 .try_parsing(true),
         );
         // Variables of the original deployment without our prefix.
-        for (var, key) in [("GITLAB_HOST", "gitlab_host"), ("GITLAB_ACCESS_TOKEN", "gitlab_access_token")] {
+        for (var, key) in [
+            ("GITLAB_HOST", "gitlab_host"),
+            ("GITLAB_ACCESS_TOKEN", "gitlab_access_token"),
+        ] {
             if let Ok(v) = std::env::var(var) {
                 b = b.set_override(key, v)?;
             }
@@ -95,7 +102,10 @@ impl Settings {
 
     fn validate(&self) -> Result<()> {
         if self.listen_addr().is_err() {
-            bail!("invalid setting `listen` (QABOARD_LISTEN): '{}' is not a host:port address", self.listen);
+            bail!(
+                "invalid setting `listen` (QABOARD_LISTEN): '{}' is not a host:port address",
+                self.listen
+            );
         }
         if self.pool_size == 0 {
             bail!("invalid setting `pool_size` (QABOARD_POOL_SIZE): must be at least 1");
@@ -107,7 +117,9 @@ impl Settings {
             bail!("invalid setting `workers` (QABOARD_WORKERS): must be at least 1");
         }
         if !self.storage_root.starts_with('/') {
-            bail!("invalid setting `storage_root` (QABOARD_STORAGE_ROOT): must be an absolute path");
+            bail!(
+                "invalid setting `storage_root` (QABOARD_STORAGE_ROOT): must be an absolute path"
+            );
         }
         if self.auth.write_tokens.iter().any(|t| t.trim().is_empty()) {
             bail!("invalid setting `auth.write_tokens` (QABOARD_AUTH__WRITE_TOKENS): empty token");

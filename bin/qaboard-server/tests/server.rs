@@ -32,7 +32,9 @@ fn start(envs: &[(&str, &str)], cwd: &std::path::Path) -> Server {
     let mut child = cmd.spawn().expect("start qaboard-server");
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read stdout");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read stdout");
     let base = line
         .trim()
         .strip_prefix("qaboard-server listening on ")
@@ -55,7 +57,10 @@ fn serves_on_a_new_embedded_sqlite_database_by_default() {
     let server = start(&[], dir.path());
     let (status, body) = get(&format!("{}/healthz", server.base));
     assert_eq!(status, 200, "{body}");
-    assert!(dir.path().join("qaboard-data/qaboard.db").exists(), "the SQLite file is created");
+    assert!(
+        dir.path().join("qaboard-data/qaboard.db").exists(),
+        "the SQLite file is created"
+    );
     let (status, body) = get(&format!("{}/api/v1/projects", server.base));
     assert_eq!((status, body.as_str()), (200, "{}"));
 }
@@ -72,7 +77,10 @@ fn migrates_and_serves_on_postgres() {
     assert_eq!(status, 200);
     let status = qaboard_db::migrations::status(&mut db.pool.get().unwrap()).unwrap();
     assert!(status.iter().all(|m| m.applied), "{status:?}");
-    assert!(!dir.path().join("qaboard-data/qaboard.db").exists(), "no SQLite file when PostgreSQL is configured");
+    assert!(
+        !dir.path().join("qaboard-data/qaboard.db").exists(),
+        "no SQLite file when PostgreSQL is configured"
+    );
 }
 
 #[test]
@@ -103,14 +111,21 @@ fn stops_gracefully_on_sigterm() {
     let mut server = start(&[], dir.path());
     assert_eq!(get(&format!("{}/healthz", server.base)).0, 200);
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let t = Instant::now();
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {
             assert!(status.success(), "exit status after SIGTERM: {status}");
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "still running 30 s after SIGTERM");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "still running 30 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

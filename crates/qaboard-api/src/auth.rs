@@ -22,17 +22,26 @@ fn token_ok(req: &HttpRequest, tokens: &[String]) -> bool {
     let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
         return false;
     };
-    let Ok(header) = header.to_str() else { return false };
-    let Some(token) = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")) else {
+    let Ok(header) = header.to_str() else {
+        return false;
+    };
+    let Some(token) = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+    else {
         return false;
     };
     let token = token.trim().as_bytes();
     // Check every configured token, without stopping early.
-    tokens.iter().fold(false, |ok, t| constant_time_eq(token, t.as_bytes()) | ok)
+    tokens
+        .iter()
+        .fold(false, |ok, t| constant_time_eq(token, t.as_bytes()) | ok)
 }
 
 fn check(req: &HttpRequest, write: bool) -> Result<(), ApiError> {
-    let Some(cfg) = req.app_data::<web::Data<ApiConfig>>() else { return Ok(()) };
+    let Some(cfg) = req.app_data::<web::Data<ApiConfig>>() else {
+        return Ok(());
+    };
     let needed = !cfg.write_tokens.is_empty() && (write || cfg.read_requires_token);
     if !needed || token_ok(req, &cfg.write_tokens) {
         Ok(())

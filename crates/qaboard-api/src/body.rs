@@ -30,19 +30,24 @@ impl FromRequest for JsonBody {
             }
             let mut buf = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::bad(format!("could not read the request body: {e}")))?;
+                let chunk = chunk
+                    .map_err(|e| ApiError::bad(format!("could not read the request body: {e}")))?;
                 if buf.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge(limit));
                 }
                 buf.extend_from_slice(&chunk);
             }
             if buf.iter().all(u8::is_ascii_whitespace) {
-                return Err(ApiError::bad("the request body is empty: a JSON object is expected"));
+                return Err(ApiError::bad(
+                    "the request body is empty: a JSON object is expected",
+                ));
             }
             match serde_json::from_slice::<Value>(&buf) {
                 Ok(Value::Object(m)) => Ok(JsonBody(m)),
                 Ok(_) => Err(ApiError::bad("the request body must be a JSON object")),
-                Err(e) => Err(ApiError::bad(format!("the request body is not valid JSON: {e}"))),
+                Err(e) => Err(ApiError::bad(format!(
+                    "the request body is not valid JSON: {e}"
+                ))),
             }
         })
     }
@@ -61,7 +66,9 @@ impl FromRequest for OptionalJsonBody {
         Box::pin(async move {
             match fut.await {
                 Ok(JsonBody(m)) => Ok(OptionalJsonBody(m)),
-                Err(ApiError::BadRequest(m)) if m.contains("empty") => Ok(OptionalJsonBody(Map::new())),
+                Err(ApiError::BadRequest(m)) if m.contains("empty") => {
+                    Ok(OptionalJsonBody(Map::new()))
+                }
                 Err(e) => Err(e),
             }
         })

@@ -43,7 +43,9 @@ impl From<DbError> for ApiError {
         match e {
             DbError::NotFound(m) => ApiError::NotFound(m),
             DbError::Conflict(m) | DbError::Invalid(m) => ApiError::BadRequest(m),
-            DbError::PoolExhausted(m) => ApiError::Unavailable(format!("the database is busy, try again ({m})")),
+            DbError::PoolExhausted(m) => {
+                ApiError::Unavailable(format!("the database is busy, try again ({m})"))
+            }
             DbError::Connection(_) => ApiError::Unavailable("the database is unreachable".into()),
             other => ApiError::Internal(Box::new(other)),
         }
@@ -84,6 +86,7 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(e) = self {
             log::error!("internal error: {}", cause_chain(e.as_ref()));
         }
-        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": self.to_string() }))
+        HttpResponse::build(self.status_code())
+            .json(serde_json::json!({ "error": self.to_string() }))
     }
 }

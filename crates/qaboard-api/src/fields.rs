@@ -25,7 +25,10 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
             Some(Value::String(_)) => Err(ApiError::bad(format!("'{key}' must not be empty"))),
             None | Some(Value::Null) => Err(ApiError::bad(format!("'{key}' is required"))),
-            Some(v) => Err(ApiError::bad(format!("'{key}' must be a string, not {}", type_name(v)))),
+            Some(v) => Err(ApiError::bad(format!(
+                "'{key}' must be a string, not {}",
+                type_name(v)
+            ))),
         }
     }
 
@@ -34,7 +37,10 @@ impl<'a> Fields<'a> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(v) => Err(ApiError::bad(format!("'{key}' must be a string, not {}", type_name(v)))),
+            Some(v) => Err(ApiError::bad(format!(
+                "'{key}' must be a string, not {}",
+                type_name(v)
+            ))),
         }
     }
 
@@ -43,7 +49,10 @@ impl<'a> Fields<'a> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v) => Err(ApiError::bad(format!("'{key}' must be a boolean, not {}", type_name(v)))),
+            Some(v) => Err(ApiError::bad(format!(
+                "'{key}' must be a boolean, not {}",
+                type_name(v)
+            ))),
         }
     }
 
@@ -52,7 +61,10 @@ impl<'a> Fields<'a> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
-            Some(v) => Err(ApiError::bad(format!("'{key}' must be an object, not {}", type_name(v)))),
+            Some(v) => Err(ApiError::bad(format!(
+                "'{key}' must be an object, not {}",
+                type_name(v)
+            ))),
         }
     }
 
@@ -61,7 +73,10 @@ impl<'a> Fields<'a> {
         match self.0.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
-            Some(v) => Err(ApiError::bad(format!("'{key}' must be an array, not {}", type_name(v)))),
+            Some(v) => Err(ApiError::bad(format!(
+                "'{key}' must be an array, not {}",
+                type_name(v)
+            ))),
         }
     }
 
@@ -73,7 +88,8 @@ impl<'a> Fields<'a> {
 
 /// Checks a commit id: 1 to 255 characters, no whitespace or control characters.
 pub fn check_commit_id(field: &str, sha: &str) -> Result<(), ApiError> {
-    if sha.is_empty() || sha.len() > 255 || sha.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if sha.is_empty() || sha.len() > 255 || sha.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(ApiError::bad(format!(
             "'{field}' is not a valid commit id: expected a git sha without spaces"
         )));

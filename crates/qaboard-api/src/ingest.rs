@@ -1,6 +1,8 @@
 //! Writes sent by the `qa` CLI: outputs, batches and commits.
 use actix_web::{web, HttpResponse};
-use qaboard_db::ingest::{self, BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput};
+use qaboard_db::ingest::{
+    self, BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput,
+};
 use qaboard_db::{read, DbPool};
 use qaboard_model::conventions::deserialize_config;
 use qaboard_model::time::parse_client_datetime;
@@ -14,7 +16,10 @@ use crate::{json_bytes, run_db, ApiConfig, ApiError};
 
 /// Reads the commit envelope every write of the CLI carries.
 /// `sha` overrides the body's sha (for `/commit/<sha>`).
-pub fn commit_envelope(body: &Map<String, Value>, sha: Option<&str>) -> Result<CommitEnvelope, ApiError> {
+pub fn commit_envelope(
+    body: &Map<String, Value>,
+    sha: Option<&str>,
+) -> Result<CommitEnvelope, ApiError> {
     let f = Fields(body);
     let project = f.required_str("project")?.to_string();
     let hexsha = match sha {
@@ -31,12 +36,18 @@ pub fn commit_envelope(body: &Map<String, Value>, sha: Option<&str>) -> Result<C
     check_commit_id("commit_sha", &hexsha)?;
     let authored_datetime = match f.opt_str("commit_authored_datetime")? {
         Some(s) => Some(parse_client_datetime(s).ok_or_else(|| {
-            ApiError::bad(format!("'commit_authored_datetime' is not an ISO 8601 date-time: {s}"))
+            ApiError::bad(format!(
+                "'commit_authored_datetime' is not an ISO 8601 date-time: {s}"
+            ))
         })?),
         None => None,
     };
-    let qaboard_config = f.opt_object("qaboard_config")?.map(|m| Value::Object(m.clone()));
-    let qaboard_metrics = f.opt_object("qaboard_metrics")?.map(|m| Value::Object(m.clone()));
+    let qaboard_config = f
+        .opt_object("qaboard_config")?
+        .map(|m| Value::Object(m.clone()));
+    let qaboard_metrics = f
+        .opt_object("qaboard_metrics")?
+        .map(|m| Value::Object(m.clone()));
     Ok(CommitEnvelope {
         project,
         hexsha,
@@ -44,7 +55,9 @@ pub fn commit_envelope(body: &Map<String, Value>, sha: Option<&str>) -> Result<C
         message: f.opt_str("commit_message")?.map(str::to_string),
         committer_name: f.opt_str("commit_committer_name")?.map(str::to_string),
         authored_datetime,
-        parents: f.opt_array("commit_parents")?.map(|a| Value::Array(a.clone())),
+        parents: f
+            .opt_array("commit_parents")?
+            .map(|a| Value::Array(a.clone())),
         project_root: f.opt_str("project_root")?.map(str::to_string),
         qaboard_config,
         qaboard_metrics,
@@ -59,7 +72,9 @@ fn output_record(body: &Map<String, Value>) -> Result<OutputRecord, ApiError> {
         None => f
             .opt_str("input_path")?
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::bad("the input path was not provided ('rel_input_path' or 'input_path')"))?,
+            .ok_or_else(|| {
+                ApiError::bad("the input path was not provided ('rel_input_path' or 'input_path')")
+            })?,
     };
     let database = f.required_str("database")?;
     let batch_label = f.required_str("batch_label")?;
@@ -75,7 +90,11 @@ fn output_record(body: &Map<String, Value>) -> Result<OutputRecord, ApiError> {
             None => Value::Array(Vec::new()),
         },
     };
-    let extra_parameters = Value::Object(f.opt_object("extra_parameters")?.cloned().unwrap_or_default());
+    let extra_parameters = Value::Object(
+        f.opt_object("extra_parameters")?
+            .cloned()
+            .unwrap_or_default(),
+    );
     let job_type = f.opt_str("job_type")?.unwrap_or("local").to_string();
     let mut data = f.opt_object("data")?.cloned().unwrap_or_default();
     data.insert("user".into(), f.get("user").cloned().unwrap_or(Value::Null));
@@ -89,7 +108,9 @@ fn output_record(body: &Map<String, Value>) -> Result<OutputRecord, ApiError> {
         commit,
         database: database.to_string(),
         input_path: input_path.to_string(),
-        input_metadata: f.opt_object("input_metadata")?.map(|m| Value::Object(m.clone())),
+        input_metadata: f
+            .opt_object("input_metadata")?
+            .map(|m| Value::Object(m.clone())),
         batch_label: batch_label.to_string(),
         job_type,
         platform: platform.to_string(),
@@ -108,14 +129,21 @@ fn output_record(body: &Map<String, Value>) -> Result<OutputRecord, ApiError> {
 
 /// The JSON of one output; computes its folder from its batch when it has none stored.
 fn output_json(pool: &DbPool, cfg: &ApiConfig, o: OutputWithInput) -> Result<Vec<u8>, ApiError> {
-    let batch_dir = if o.output.output_dir_override.as_deref().is_some_and(|d| !d.is_empty()) {
+    let batch_dir = if o
+        .output
+        .output_dir_override
+        .as_deref()
+        .is_some_and(|d| !d.is_empty())
+    {
         None
     } else {
         let mut conn = pool.get()?;
-        read::output_context(&mut conn, o.output.batch_id)?
-            .map(|(project, commit, batch)| batch_dir_of(project.as_ref(), &commit, &batch, &cfg.storage_root))
+        read::output_context(&mut conn, o.output.batch_id)?.map(|(project, commit, batch)| {
+            batch_dir_of(project.as_ref(), &commit, &batch, &cfg.storage_root)
+        })
     };
-    serde_json::to_vec(&OutputView::new(&o, batch_dir.as_deref())).map_err(|e| ApiError::Internal(Box::new(e)))
+    serde_json::to_vec(&OutputView::new(&o, batch_dir.as_deref()))
+        .map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
 /// `POST /api/v1/output/`
@@ -153,7 +181,8 @@ pub async fn get_output(
     let id = parse_id(&id)?;
     run_db(move || {
         let mut conn = pool.get()?;
-        let o = read::get_output(&mut conn, id)?.ok_or_else(|| ApiError::NotFound(format!("no output has the id {id}")))?;
+        let o = read::get_output(&mut conn, id)?
+            .ok_or_else(|| ApiError::NotFound(format!("no output has the id {id}")))?;
         drop(conn);
         output_json(&pool, &cfg, o)
     })
@@ -189,7 +218,11 @@ pub async fn put_output(
 }
 
 /// `POST /api/v1/batch/`
-pub async fn post_batch(_: WriteAccess, pool: web::Data<DbPool>, body: JsonBody) -> Result<HttpResponse, ApiError> {
+pub async fn post_batch(
+    _: WriteAccess,
+    pool: web::Data<DbPool>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let f = Fields(&body);
     let commit = commit_envelope(&body, None)?;
@@ -200,11 +233,18 @@ pub async fn post_batch(_: WriteAccess, pool: web::Data<DbPool>, body: JsonBody)
     }
     .map(str::to_string);
     let data = f.opt_object("data")?.cloned().unwrap_or_default();
-    if data.contains_key("iteration") && !data["iteration"].is_null() && !data["iteration"].is_i64() {
+    if data.contains_key("iteration") && !data["iteration"].is_null() && !data["iteration"].is_i64()
+    {
         return Err(ApiError::bad("'data.iteration' must be an integer"));
     }
     let command = f.opt_object("command")?.cloned();
-    let rec = BatchRecord { commit, label, batch_dir, data, command };
+    let rec = BatchRecord {
+        commit,
+        label,
+        batch_dir,
+        data,
+        command,
+    };
     let batch = run_db(move || Ok(ingest::record_batch(&mut pool.get()?, &rec)?)).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "OK", "id": batch.id})))
 }
@@ -218,9 +258,14 @@ pub async fn post_commit(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     // `/commit/{sha:.+}` also matches `/commit/<sha>/`: the slash is not part of the sha.
-    let sha = sha.map(|s| s.trim_end_matches('/').to_string()).filter(|s| !s.is_empty());
+    let sha = sha
+        .map(|s| s.trim_end_matches('/').to_string())
+        .filter(|s| !s.is_empty());
     let env = commit_envelope(&body, sha.as_deref())?;
-    let data = Fields(&body).opt_object("data")?.cloned().unwrap_or_default();
+    let data = Fields(&body)
+        .opt_object("data")?
+        .cloned()
+        .unwrap_or_default();
     run_db(move || Ok(ingest::record_commit(&mut pool.get()?, &env, &data)?)).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "OK"})))
 }

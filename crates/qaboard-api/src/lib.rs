@@ -59,7 +59,9 @@ where
 
 /// A 200 response with a JSON body already serialised.
 pub fn json_bytes(bytes: Vec<u8>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(bytes)
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(bytes)
 }
 
 /// A resource of the API: methods it does not route answer 405 JSON, and
@@ -94,15 +96,25 @@ async fn preflight(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError
 /// Fallback of each resource: CORS preflights, else 405 JSON.
 async fn preflight_or_405(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     if req.method() != actix_web::http::Method::OPTIONS {
-        return Err(ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.path())));
+        return Err(ApiError::MethodNotAllowed(format!(
+            "{} is not allowed on {}",
+            req.method(),
+            req.path()
+        )));
     }
     preflight_ok()
 }
 
 fn preflight_ok() -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
-        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, PUT, DELETE, OPTIONS"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Authorization, Content-Type"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, POST, PUT, DELETE, OPTIONS",
+        ))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type",
+        ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
         .finish())
 }
@@ -110,47 +122,57 @@ fn preflight_ok() -> Result<HttpResponse, ApiError> {
 /// Registers every route. Also sets JSON error handlers for query and path
 /// extraction, and CORS headers on `/api` responses.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad(e.to_string()).into()))
-        .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad(e.to_string()).into()))
-        .service(web::resource(both("/healthz")).route(web::get().to(healthz)))
-        .service(
-            web::scope("/api/v1")
-                .wrap(actix_web::middleware::DefaultHeaders::new().add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")))
-                .service(resource(both("/output")).route(web::post().to(ingest::post_output)))
-                .service(resource(both("/output/{id}/manifest")).route(web::get().to(manifest::get_manifest)))
-                .service(
-                    resource(both("/output/{id}"))
-                        .route(web::get().to(ingest::get_output))
-                        .route(web::put().to(ingest::put_output)),
-                )
-                .service(resource(both("/batch")).route(web::post().to(ingest::post_batch)))
-                .service(
-                    resource(both("/commit"))
-                        .route(web::get().to(reads::get_commit))
-                        .route(web::post().to(ingest::post_commit)),
-                )
-                .service(
-                    resource(both("/commit/{sha:.+}"))
-                        .route(web::get().to(reads::get_commit))
-                        .route(web::post().to(ingest::post_commit)),
-                )
-                .service(resource(both("/commits")).route(web::get().to(reads::get_commits)))
-                .service(resource(both("/commits/{branch:.+}")).route(web::get().to(reads::get_commits)))
-                .service(resource(both("/projects")).route(web::get().to(reads::get_projects)))
-                .service(resource(both("/project")).route(web::get().to(reads::get_project)))
-                .service(resource(both("/project/branches")).route(web::get().to(reads::get_branches)))
-                .service(
-                    resource(both("/project/milestones"))
-                        .route(web::get().to(milestones::get_milestones))
-                        .route(web::post().to(milestones::post_milestones))
-                        .route(web::delete().to(milestones::delete_milestones)),
-                )
-                .service(
-                    resource(both("/tests/groups"))
-                        .route(web::get().to(groups::get_groups))
-                        .route(web::post().to(groups::post_groups)),
-                )
-                .default_service(web::to(preflight)),
-        )
-        .default_service(web::to(not_found));
+    cfg.app_data(
+        web::QueryConfig::default().error_handler(|e, _| ApiError::bad(e.to_string()).into()),
+    )
+    .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad(e.to_string()).into()))
+    .service(web::resource(both("/healthz")).route(web::get().to(healthz)))
+    .service(
+        web::scope("/api/v1")
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")),
+            )
+            .service(resource(both("/output")).route(web::post().to(ingest::post_output)))
+            .service(
+                resource(both("/output/{id}/manifest"))
+                    .route(web::get().to(manifest::get_manifest)),
+            )
+            .service(
+                resource(both("/output/{id}"))
+                    .route(web::get().to(ingest::get_output))
+                    .route(web::put().to(ingest::put_output)),
+            )
+            .service(resource(both("/batch")).route(web::post().to(ingest::post_batch)))
+            .service(
+                resource(both("/commit"))
+                    .route(web::get().to(reads::get_commit))
+                    .route(web::post().to(ingest::post_commit)),
+            )
+            .service(
+                resource(both("/commit/{sha:.+}"))
+                    .route(web::get().to(reads::get_commit))
+                    .route(web::post().to(ingest::post_commit)),
+            )
+            .service(resource(both("/commits")).route(web::get().to(reads::get_commits)))
+            .service(
+                resource(both("/commits/{branch:.+}")).route(web::get().to(reads::get_commits)),
+            )
+            .service(resource(both("/projects")).route(web::get().to(reads::get_projects)))
+            .service(resource(both("/project")).route(web::get().to(reads::get_project)))
+            .service(resource(both("/project/branches")).route(web::get().to(reads::get_branches)))
+            .service(
+                resource(both("/project/milestones"))
+                    .route(web::get().to(milestones::get_milestones))
+                    .route(web::post().to(milestones::post_milestones))
+                    .route(web::delete().to(milestones::delete_milestones)),
+            )
+            .service(
+                resource(both("/tests/groups"))
+                    .route(web::get().to(groups::get_groups))
+                    .route(web::post().to(groups::post_groups)),
+            )
+            .default_service(web::to(preflight)),
+    )
+    .default_service(web::to(not_found));
 }

@@ -24,23 +24,28 @@ pub struct CommitQuery {
 }
 
 fn required_project(p: Option<String>) -> Result<String, ApiError> {
-    p.filter(|p| !p.is_empty()).ok_or_else(|| ApiError::bad("the 'project' query parameter is required"))
+    p.filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::bad("the 'project' query parameter is required"))
 }
 
 fn parse_metrics(m: Option<&str>) -> Result<Vec<String>, ApiError> {
     match m.map(str::trim).filter(|m| !m.is_empty()) {
         None => Ok(Vec::new()),
         Some(m) => {
-            let v: Value = serde_json::from_str(m)
-                .map_err(|e| ApiError::bad(format!("'metrics' must be a JSON object of metric names: {e}")))?;
+            let v: Value = serde_json::from_str(m).map_err(|e| {
+                ApiError::bad(format!(
+                    "'metrics' must be a JSON object of metric names: {e}"
+                ))
+            })?;
             if !(v.is_object() || v.is_null()) {
-                return Err(ApiError::bad("'metrics' must be a JSON object of metric names"));
+                return Err(ApiError::bad(
+                    "'metrics' must be a JSON object of metric names",
+                ));
             }
             Ok(metric_names(&v))
         }
     }
 }
-
 
 /// `GET /api/v1/commit/[<id or prefix>]`
 pub async fn get_commit(
@@ -68,16 +73,32 @@ pub async fn get_commit(
                 let branch = match branch {
                     Some(b) => b,
                     None => read::project(&mut conn, &project)?
-                        .and_then(|p| p.data.get("qatools_config").map(|c| reference_branch(c).to_string()))
+                        .and_then(|p| {
+                            p.data
+                                .get("qatools_config")
+                                .map(|c| reference_branch(c).to_string())
+                        })
                         .unwrap_or_else(|| qaboard_model::DEFAULT_REFERENCE_BRANCH.to_string()),
                 };
-                read::latest_successful_commit(&mut conn, &project, &branch, batch.as_deref())?.ok_or_else(|| {
-                    ApiError::NotFound(format!("no commit of {project} on {branch} has results"))
-                })?
+                read::latest_successful_commit(&mut conn, &project, &branch, batch.as_deref())?
+                    .ok_or_else(|| {
+                        ApiError::NotFound(format!(
+                            "no commit of {project} on {branch} has results"
+                        ))
+                    })?
             }
         };
-        let tree = read::commit_tree(&mut conn, &project, &sha, batch.as_deref(), !metric_names.is_empty())?.ok_or_else(|| {
-            ApiError::NotFound(format!("Sorry, we could not find any data on commit {sha} in project {project}."))
+        let tree = read::commit_tree(
+            &mut conn,
+            &project,
+            &sha,
+            batch.as_deref(),
+            !metric_names.is_empty(),
+        )?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Sorry, we could not find any data on commit {sha} in project {project}."
+            ))
         })?;
         drop(conn);
         let opts = CommitViewOptions {
@@ -138,7 +159,9 @@ pub async fn get_commits(
         .map(|b| qaboard_model::conventions::strip_origin(&b));
     let only_batch = match q.batch.filter(|b| !b.is_empty()) {
         Some(b) => Some(b),
-        None if flag(q.only_ci_batches.as_deref()) => Some(qaboard_model::DEFAULT_BATCH_LABEL.to_string()),
+        None if flag(q.only_ci_batches.as_deref()) => {
+            Some(qaboard_model::DEFAULT_BATCH_LABEL.to_string())
+        }
         None => None,
     };
     let window = CommitWindow {
@@ -185,7 +208,10 @@ pub struct ProjectQuery {
 }
 
 /// `GET /api/v1/projects`
-pub async fn get_projects(_: ReadAccess, pool: web::Data<DbPool>) -> Result<HttpResponse, ApiError> {
+pub async fn get_projects(
+    _: ReadAccess,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, ApiError> {
     let summaries = run_db(move || Ok(read::project_summaries(&mut pool.get()?)?)).await?;
     let mut out = Map::new();
     for p in summaries {
@@ -195,7 +221,10 @@ pub async fn get_projects(_: ReadAccess, pool: web::Data<DbPool>) -> Result<Http
         };
         data.remove("qatools_metrics");
         if let Some(cfg) = data.get_mut("qatools_config") {
-            let project = cfg.get("project").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+            let project = cfg
+                .get("project")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new()));
             let mut reduced = Map::new();
             reduced.insert("project".into(), project);
             *cfg = Value::Object(reduced);
@@ -204,11 +233,15 @@ pub async fn get_projects(_: ReadAccess, pool: web::Data<DbPool>) -> Result<Http
         entry.insert("data".into(), Value::Object(data));
         entry.insert(
             "latest_output_datetime".into(),
-            p.latest_output_datetime.map(|t| Value::String(iso_naive(&t))).unwrap_or(Value::Null),
+            p.latest_output_datetime
+                .map(|t| Value::String(iso_naive(&t)))
+                .unwrap_or(Value::Null),
         );
         entry.insert(
             "latest_commit_datetime".into(),
-            p.latest_commit_datetime.map(|t| Value::String(iso_utc(&t))).unwrap_or(Value::Null),
+            p.latest_commit_datetime
+                .map(|t| Value::String(iso_utc(&t)))
+                .unwrap_or(Value::Null),
         );
         entry.insert("total_commits".into(), Value::from(p.total_commits));
         out.insert(p.id, Value::Object(entry));

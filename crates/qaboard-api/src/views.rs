@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-static EMPTY_OBJECT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Map::new()));
+static EMPTY_OBJECT: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| Value::Object(Map::new()));
 
 fn object_or_empty(v: &Value) -> &Value {
     if v.is_object() {
@@ -42,7 +43,8 @@ pub struct OutputView<'a> {
     test_input_metadata: &'a Value,
 }
 
-static EMPTY_ARRAY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Array(Vec::new()));
+static EMPTY_ARRAY: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| Value::Array(Vec::new()));
 
 impl<'a> OutputView<'a> {
     /// Builds the view; `batch_dir` is needed only when the output has no
@@ -59,7 +61,11 @@ impl<'a> OutputView<'a> {
             id: out.id,
             output_type: out.output_type.as_deref().unwrap_or(""),
             platform: out.platform.as_deref(),
-            configurations: if out.configurations.is_array() { &out.configurations } else { &EMPTY_ARRAY },
+            configurations: if out.configurations.is_array() {
+                &out.configurations
+            } else {
+                &EMPTY_ARRAY
+            },
             extra_parameters: object_or_empty(&out.extra_parameters),
             metrics: object_or_empty(&out.metrics),
             is_failed: out.is_failed,
@@ -85,7 +91,11 @@ fn push_metrics(agg: &mut MetricsAggregator, names: &[String], metrics: &str) {
     if let Ok(map) = serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(metrics) {
         for (i, name) in names.iter().enumerate() {
             if let Some(raw) = map.get(name.as_str()) {
-                if let Some(v) = serde_json::from_str::<Value>(raw.get()).ok().as_ref().and_then(value_as_metric) {
+                if let Some(v) = serde_json::from_str::<Value>(raw.get())
+                    .ok()
+                    .as_ref()
+                    .and_then(value_as_metric)
+                {
                     agg.push_value(i, v);
                 }
             }
@@ -97,7 +107,10 @@ fn push_metrics(agg: &mut MetricsAggregator, names: &[String], metrics: &str) {
 }
 
 /// Aggregates the requested metrics over the metrics (JSON text) of valid outputs.
-pub fn aggregate<'a>(valid_metrics: impl IntoIterator<Item = &'a str>, metric_names: &[String]) -> Map<String, Value> {
+pub fn aggregate<'a>(
+    valid_metrics: impl IntoIterator<Item = &'a str>,
+    metric_names: &[String],
+) -> Map<String, Value> {
     if metric_names.is_empty() {
         return Map::new();
     }
@@ -139,8 +152,16 @@ fn output_dir_of(o: &OutputRead, batch_dir: &str) -> String {
     let configurations: Value = serde_json::from_str(&o.configurations).unwrap_or(Value::Null);
     let extra: Value = serde_json::from_str(&o.extra_parameters).unwrap_or(Value::Null);
     let configurations = configurations.as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let conf = batch_conf_folder(o.platform.as_deref().unwrap_or("linux"), configurations, &extra);
-    let input = o.test_input_path.as_deref().map(output_folder).unwrap_or_default();
+    let conf = batch_conf_folder(
+        o.platform.as_deref().unwrap_or("linux"),
+        configurations,
+        &extra,
+    );
+    let input = o
+        .test_input_path
+        .as_deref()
+        .map(output_folder)
+        .unwrap_or_default();
     [batch_dir.trim_end_matches('/'), &conf, &input]
         .iter()
         .filter(|p| !p.is_empty())
@@ -163,14 +184,22 @@ pub fn write_output(buf: &mut Vec<u8>, o: &OutputRead, batch_dir: &str) {
     push_raw_or(buf, &o.extra_parameters, b'{', b"{}");
     buf.extend_from_slice(b",\"metrics\":");
     push_raw_or(buf, &o.metrics, b'{', b"{}");
-    for (k, v) in [("is_failed", o.is_failed), ("is_pending", o.is_pending), ("is_running", o.is_running)] {
+    for (k, v) in [
+        ("is_failed", o.is_failed),
+        ("is_pending", o.is_pending),
+        ("is_running", o.is_running),
+    ] {
         buf.extend_from_slice(b",\"");
         buf.extend_from_slice(k.as_bytes());
         buf.extend_from_slice(if v { b"\":true" } else { b"\":false" });
     }
     buf.extend_from_slice(b",\"data\":");
     push_raw_or(buf, &o.data, b'{', b"{}");
-    buf.extend_from_slice(if o.deleted { b",\"deleted\":true" } else { b",\"deleted\":false" });
+    buf.extend_from_slice(if o.deleted {
+        b",\"deleted\":true"
+    } else {
+        b",\"deleted\":false"
+    });
     buf.extend_from_slice(b",\"created_date\":");
     push_json_str(buf, &iso_naive(&o.created_date.unwrap_or_default()));
     buf.extend_from_slice(b",\"output_dir_url\":");
@@ -180,7 +209,12 @@ pub fn write_output(buf: &mut Vec<u8>, o: &OutputRead, batch_dir: &str) {
     buf.extend_from_slice(b",\"test_input_path\":");
     push_opt_str(buf, o.test_input_path.as_deref());
     buf.extend_from_slice(b",\"test_input_metadata\":");
-    push_raw_or(buf, o.test_input_metadata.as_deref().unwrap_or(""), b'{', b"{}");
+    push_raw_or(
+        buf,
+        o.test_input_metadata.as_deref().unwrap_or(""),
+        b'{',
+        b"{}",
+    );
     buf.push(b'}');
 }
 
@@ -240,9 +274,17 @@ pub struct CommitViewOptions {
 }
 
 /// Serialises a commit with its batches into JSON bytes.
-pub fn commit_json(tree: &CommitTree, project: Option<&Project>, opts: &CommitViewOptions) -> Vec<u8> {
+pub fn commit_json(
+    tree: &CommitTree,
+    project: Option<&Project>,
+    opts: &CommitViewOptions,
+) -> Vec<u8> {
     let commit = &tree.commit;
-    let paths: CommitPaths = paths::commit_paths_of(project.or(tree.project.as_ref()), commit, &opts.default_storage_root);
+    let paths: CommitPaths = paths::commit_paths_of(
+        project.or(tree.project.as_ref()),
+        commit,
+        &opts.default_storage_root,
+    );
     let view = CommitView {
         id: &commit.hexsha,
         branch: strip_origin(commit.branch.as_deref().unwrap_or("")),
@@ -260,13 +302,21 @@ pub fn commit_json(tree: &CommitTree, project: Option<&Project>, opts: &CommitVi
     };
     // The small parts go through serde; outputs are appended by hand so that
     // their stored JSON text is passed through without a parse.
-    let size: usize = tree.batches.iter().map(|b| 1024 + b.outputs.len() * 768).sum();
+    let size: usize = tree
+        .batches
+        .iter()
+        .map(|b| 1024 + b.outputs.len() * 768)
+        .sum();
     let mut buf = Vec::with_capacity(if opts.with_outputs { size } else { 2048 });
     push_object_open(&mut buf, &view);
     buf.extend_from_slice(b",\"batches\":{");
     let mut first = true;
     for b in &tree.batches {
-        if !opts.only_batches.as_ref().is_none_or(|only| only.contains(&b.batch.label)) {
+        if !opts
+            .only_batches
+            .as_ref()
+            .is_none_or(|only| only.contains(&b.batch.label))
+        {
             continue;
         }
         if !first {
@@ -276,7 +326,10 @@ pub fn commit_json(tree: &CommitTree, project: Option<&Project>, opts: &CommitVi
         let dir = paths::batch_dir(&paths.outputs_dir, &b.batch);
         push_json_str(&mut buf, &b.batch.label);
         buf.push(b':');
-        push_object_open(&mut buf, &BatchView::new(b, commit, &dir, &opts.metric_names));
+        push_object_open(
+            &mut buf,
+            &BatchView::new(b, commit, &dir, &opts.metric_names),
+        );
         if opts.with_outputs {
             buf.extend_from_slice(b",\"outputs\":{");
             for (i, o) in b.outputs.iter().enumerate() {
@@ -326,7 +379,12 @@ struct CommitView<'a> {
 
 /// The batch folder of an output that has no folder of its own: needs its
 /// batch, commit and project.
-pub fn batch_dir_of(project: Option<&Project>, commit: &CiCommit, batch: &Batch, default_root: &str) -> String {
+pub fn batch_dir_of(
+    project: Option<&Project>,
+    commit: &CiCommit,
+    batch: &Batch,
+    default_root: &str,
+) -> String {
     let p = paths::commit_paths_of(project, commit, default_root);
     paths::batch_dir(&p.outputs_dir, batch)
 }

@@ -33,6 +33,9 @@ pub enum DbError {
 impl DbError {
     /// True when the error is the caller's to fix (not found / invalid / conflict).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, DbError::NotFound(_) | DbError::Conflict(_) | DbError::Invalid(_))
+        matches!(
+            self,
+            DbError::NotFound(_) | DbError::Conflict(_) | DbError::Invalid(_)
+        )
     }
 }

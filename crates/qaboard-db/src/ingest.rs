@@ -93,11 +93,19 @@ pub fn record_batch(conn: &mut DbConn, rec: &BatchRecord) -> Result<Batch, DbErr
 }
 
 /// Creates the commit when new, merges `data` into its data and undeletes it.
-pub fn record_commit(conn: &mut DbConn, env: &CommitEnvelope, data: &Map<String, Value>) -> Result<CiCommit, DbError> {
+pub fn record_commit(
+    conn: &mut DbConn,
+    env: &CommitEnvelope,
+    data: &Map<String, Value>,
+) -> Result<CiCommit, DbError> {
     crate::dispatch_tx!(conn, record_commit(env, data))
 }
 
 /// Applies a partial update to an output; `NotFound` if it does not exist.
-pub fn patch_output(conn: &mut DbConn, id: i32, patch: &OutputPatch) -> Result<OutputWithInput, DbError> {
+pub fn patch_output(
+    conn: &mut DbConn,
+    id: i32,
+    patch: &OutputPatch,
+) -> Result<OutputWithInput, DbError> {
     crate::dispatch_tx!(conn, patch_output(id, patch))
 }

@@ -31,11 +31,14 @@ fn mig_err(e: impl std::fmt::Display) -> DbError {
     DbError::Migration(e.to_string())
 }
 
-fn names<DB: diesel::backend::Backend>(src: &EmbeddedMigrations) -> Result<Vec<(String, String)>, DbError>
+fn names<DB: diesel::backend::Backend>(
+    src: &EmbeddedMigrations,
+) -> Result<Vec<(String, String)>, DbError>
 where
     EmbeddedMigrations: MigrationSource<DB>,
 {
-    let migrations: Vec<Box<dyn Migration<DB>>> = MigrationSource::<DB>::migrations(src).map_err(mig_err)?;
+    let migrations: Vec<Box<dyn Migration<DB>>> =
+        MigrationSource::<DB>::migrations(src).map_err(mig_err)?;
     Ok(migrations
         .iter()
         .map(|m| (m.name().version().to_string(), m.name().to_string()))
@@ -45,8 +48,18 @@ where
 /// Applies every pending migration; returns the names applied.
 pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     let applied = match conn {
-        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES).map_err(mig_err)?.iter().map(|v| v.to_string()).collect(),
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE).map_err(mig_err)?.iter().map(|v| v.to_string()).collect(),
+        DbConn::Pg(c) => c
+            .run_pending_migrations(POSTGRES)
+            .map_err(mig_err)?
+            .iter()
+            .map(|v| v.to_string())
+            .collect(),
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE)
+            .map_err(mig_err)?
+            .iter()
+            .map(|v| v.to_string())
+            .collect(),
     };
     Ok(applied)
 }
@@ -54,8 +67,14 @@ pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
 /// Reverts the most recently applied migration; returns its version.
 pub fn revert_last(conn: &mut DbConn) -> Result<String, DbError> {
     let v = match conn {
-        DbConn::Pg(c) => c.revert_last_migration(POSTGRES).map_err(mig_err)?.to_string(),
-        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).map_err(mig_err)?.to_string(),
+        DbConn::Pg(c) => c
+            .revert_last_migration(POSTGRES)
+            .map_err(mig_err)?
+            .to_string(),
+        DbConn::Sqlite(c) => c
+            .revert_last_migration(SQLITE)
+            .map_err(mig_err)?
+            .to_string(),
     };
     Ok(v)
 }
@@ -65,16 +84,27 @@ pub fn status(conn: &mut DbConn) -> Result<Vec<MigrationStatus>, DbError> {
     let (all, applied): (Vec<(String, String)>, Vec<String>) = match conn {
         DbConn::Pg(c) => (
             names::<Pg>(&POSTGRES)?,
-            c.applied_migrations().map_err(mig_err)?.iter().map(|v| v.to_string()).collect(),
+            c.applied_migrations()
+                .map_err(mig_err)?
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
         ),
         DbConn::Sqlite(c) => (
             names::<Sqlite>(&SQLITE)?,
-            c.applied_migrations().map_err(mig_err)?.iter().map(|v| v.to_string()).collect(),
+            c.applied_migrations()
+                .map_err(mig_err)?
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
         ),
     };
     let mut out: Vec<MigrationStatus> = all
         .into_iter()
-        .map(|(version, name)| MigrationStatus { applied: applied.contains(&version), name })
+        .map(|(version, name)| MigrationStatus {
+            applied: applied.contains(&version),
+            name,
+        })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -119,8 +149,18 @@ pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
     )
     .load(&mut **c)?;
     let tables: Vec<String> = tables.into_iter().map(|t| t.name).collect();
-    let required = ["projects", "ci_commits", "batches", "test_inputs", "outputs"];
-    let missing: Vec<&str> = required.iter().copied().filter(|t| !tables.iter().any(|x| x == t)).collect();
+    let required = [
+        "projects",
+        "ci_commits",
+        "batches",
+        "test_inputs",
+        "outputs",
+    ];
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|t| !tables.iter().any(|x| x == t))
+        .collect();
     if !missing.is_empty() {
         return Err(DbError::Migration(format!(
             "this is not a QA-Board database: missing tables {}",
@@ -133,7 +173,11 @@ pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
             .iter()
             .any(|v| v.to_string() == PG_BASELINE_VERSION);
     let identity_is_new = !already
-        || !c.applied_migrations().map_err(mig_err)?.iter().any(|v| v.to_string() != PG_BASELINE_VERSION);
+        || !c
+            .applied_migrations()
+            .map_err(mig_err)?
+            .iter()
+            .any(|v| v.to_string() != PG_BASELINE_VERSION);
     if identity_is_new {
         let dup: Vec<Count> = diesel::sql_query(
             "SELECT count(*)::bigint AS n FROM (SELECT 1 FROM outputs \
@@ -161,5 +205,8 @@ pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
         marked = true;
     }
     let applied = run_pending(conn)?;
-    Ok(AdoptReport { marked_baseline: marked, applied })
+    Ok(AdoptReport {
+        marked_baseline: marked,
+        applied,
+    })
 }

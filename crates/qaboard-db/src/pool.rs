@@ -219,7 +219,6 @@ pub fn establish(url: &str) -> Result<DbConn, DbError> {
     pool.get()
 }
 
-
 /// The original deployment's way to name a PostgreSQL server
 /// (`QABOARD_DB_HOST`, `_PORT`, `_USER`, `_PASSWORD`, `_NAME`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -234,7 +233,9 @@ pub struct DbParts {
 fn url_escape(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -266,7 +267,12 @@ pub fn redact_url(url: &str) -> String {
     if let (Some(scheme_end), Some(at)) = (url.find("://"), url.rfind('@')) {
         let creds = &url[scheme_end + 3..at];
         if let Some(colon) = creds.find(':') {
-            return format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]);
+            return format!(
+                "{}{}:***{}",
+                &url[..scheme_end + 3],
+                &creds[..colon],
+                &url[at..]
+            );
         }
     }
     url.to_string()
@@ -279,11 +285,27 @@ mod tests {
     #[test]
     fn database_url_resolution() {
         let dir = Path::new("/data");
-        assert_eq!(resolve_database_url(None, &DbParts::default(), dir), "/data/qaboard.db");
-        assert_eq!(resolve_database_url(Some("postgres://x/y"), &DbParts::default(), dir), "postgres://x/y");
-        let parts = DbParts { host: Some("db".into()), password: Some("p@ss".into()), ..Default::default() };
-        assert_eq!(resolve_database_url(None, &parts, dir), "postgres://qaboard:p%40ss@db:5432/qaboard");
-        assert_eq!(redact_url("postgres://u:secret@h/d"), "postgres://u:***@h/d");
+        assert_eq!(
+            resolve_database_url(None, &DbParts::default(), dir),
+            "/data/qaboard.db"
+        );
+        assert_eq!(
+            resolve_database_url(Some("postgres://x/y"), &DbParts::default(), dir),
+            "postgres://x/y"
+        );
+        let parts = DbParts {
+            host: Some("db".into()),
+            password: Some("p@ss".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_database_url(None, &parts, dir),
+            "postgres://qaboard:p%40ss@db:5432/qaboard"
+        );
+        assert_eq!(
+            redact_url("postgres://u:secret@h/d"),
+            "postgres://u:***@h/d"
+        );
         assert_eq!(redact_url("/data/qaboard.db"), "/data/qaboard.db");
     }
 

@@ -13,8 +13,7 @@ use crate::{DbConn, DbError};
 /// diesel and written back as text: diesel 2.3 stores strings that need
 /// escaping in SQLite's JSONB without the escape flag, so SQLite's own `json()`
 /// would return invalid JSON for them (`"say "hi""`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[derive(diesel::deserialize::FromSqlRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, diesel::deserialize::FromSqlRow)]
 pub struct JsonText(pub String);
 
 impl std::ops::Deref for JsonText {
@@ -26,20 +25,27 @@ impl std::ops::Deref for JsonText {
 
 impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for JsonText {
     fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
-        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes).map(JsonText)
+        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(
+            bytes,
+        )
+        .map(JsonText)
     }
 }
 
 impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite> for JsonText {
-    fn from_sql(bytes: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
-        let v = <Value as diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
+    fn from_sql(
+        bytes: diesel::sqlite::SqliteValue<'_, '_, '_>,
+    ) -> diesel::deserialize::Result<Self> {
+        let v = <Value as diesel::deserialize::FromSql<
+            diesel::sql_types::Jsonb,
+            diesel::sqlite::Sqlite,
+        >>::from_sql(bytes)?;
         Ok(JsonText(v.to_string()))
     }
 }
 
 /// JSON text of a test input's `data.metadata` (empty when it has none).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[derive(diesel::deserialize::FromSqlRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, diesel::deserialize::FromSqlRow)]
 pub struct MetadataText(pub String);
 
 impl std::ops::Deref for MetadataText {
@@ -51,14 +57,26 @@ impl std::ops::Deref for MetadataText {
 
 impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for MetadataText {
     fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
-        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes).map(MetadataText)
+        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(
+            bytes,
+        )
+        .map(MetadataText)
     }
 }
 
-impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite> for MetadataText {
-    fn from_sql(bytes: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
-        let v = <Value as diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
-        Ok(MetadataText(v.get("metadata").map(Value::to_string).unwrap_or_default()))
+impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>
+    for MetadataText
+{
+    fn from_sql(
+        bytes: diesel::sqlite::SqliteValue<'_, '_, '_>,
+    ) -> diesel::deserialize::Result<Self> {
+        let v = <Value as diesel::deserialize::FromSql<
+            diesel::sql_types::Jsonb,
+            diesel::sqlite::Sqlite,
+        >>::from_sql(bytes)?;
+        Ok(MetadataText(
+            v.get("metadata").map(Value::to_string).unwrap_or_default(),
+        ))
     }
 }
 
@@ -202,6 +220,9 @@ pub fn commits_in_window(conn: &mut DbConn, w: &CommitWindow) -> Result<Vec<Comm
 
 /// The project, commit and batch of a batch id.
 #[allow(clippy::type_complexity)]
-pub fn output_context(conn: &mut DbConn, batch_id: i32) -> Result<Option<(Option<Project>, CiCommit, Batch)>, DbError> {
+pub fn output_context(
+    conn: &mut DbConn,
+    batch_id: i32,
+) -> Result<Option<(Option<Project>, CiCommit, Batch)>, DbError> {
     crate::dispatch!(conn, output_context(batch_id))
 }

@@ -74,7 +74,11 @@ pub struct OutputRow {
 
 impl From<ProjectRow> for model::Project {
     fn from(r: ProjectRow) -> Self {
-        model::Project { id: r.id, data: r.data, latest_output_datetime: r.latest_output_datetime }
+        model::Project {
+            id: r.id,
+            data: r.data,
+            latest_output_datetime: r.latest_output_datetime,
+        }
     }
 }
 
@@ -105,7 +109,9 @@ impl From<BatchRow> for model::Batch {
             created_date: r.created_date,
             data: r.data,
             ci_commit_id: r.ci_commit_id.unwrap_or_default(),
-            label: r.label.unwrap_or_else(|| model::DEFAULT_BATCH_LABEL.to_string()),
+            label: r
+                .label
+                .unwrap_or_else(|| model::DEFAULT_BATCH_LABEL.to_string()),
             batch_dir_override: r.batch_dir_override,
         }
     }
@@ -113,7 +119,12 @@ impl From<BatchRow> for model::Batch {
 
 impl From<TestInputRow> for model::TestInput {
     fn from(r: TestInputRow) -> Self {
-        model::TestInput { id: r.id, path: r.path, database: r.database, data: r.data }
+        model::TestInput {
+            id: r.id,
+            path: r.path,
+            database: r.database,
+            data: r.data,
+        }
     }
 }
 

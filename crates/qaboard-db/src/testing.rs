@@ -49,7 +49,8 @@ impl TestDb {
     /// A migrated SQLite database in a new temporary folder.
     pub fn sqlite() -> TestDb {
         let db = Self::sqlite_empty();
-        migrations::run_pending(&mut db.pool.get().expect("sqlite connection")).expect("sqlite migrations");
+        migrations::run_pending(&mut db.pool.get().expect("sqlite connection"))
+            .expect("sqlite migrations");
         db
     }
 
@@ -58,7 +59,12 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = dir.path().join("qaboard.db").to_string_lossy().into_owned();
         let pool = DbPool::connect(&DbConfig::new(&url)).expect("sqlite pool");
-        TestDb { pool, url, pg_admin: None, _dir: Some(dir) }
+        TestDb {
+            pool,
+            url,
+            pg_admin: None,
+            _dir: Some(dir),
+        }
     }
 
     /// A migrated PostgreSQL database, or `None` when no server is configured.
@@ -81,8 +87,10 @@ impl TestDb {
             }
         };
         let name = unique_name();
-        let mut conn = PgConnection::establish(&admin).expect("connect to QABOARD_TEST_DATABASE_URL");
-        conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+        let mut conn =
+            PgConnection::establish(&admin).expect("connect to QABOARD_TEST_DATABASE_URL");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
         let url = match admin.rfind('/') {
             Some(i) if admin[..i].contains("://") && i > admin.find("://").unwrap_or(0) + 2 => {
                 let query = admin[i..].find('?').map(|q| &admin[i + q..]).unwrap_or("");
@@ -93,7 +101,12 @@ impl TestDb {
         let mut cfg = DbConfig::new(&url);
         cfg.pool_size = 8;
         let pool = DbPool::connect(&cfg).expect("pg pool");
-        Some(TestDb { pool, url, pg_admin: Some((admin, name)), _dir: None })
+        Some(TestDb {
+            pool,
+            url,
+            pg_admin: Some((admin, name)),
+            _dir: None,
+        })
     }
 
     /// Every available backend, migrated: SQLite always, PostgreSQL when configured.

@@ -37,7 +37,10 @@ fn status_run_revert_on_every_backend() {
         assert!(before.iter().all(|m| !m.applied), "{db:?}");
         let applied = migrations::run_pending(&mut conn).unwrap();
         assert_eq!(applied.len(), before.len());
-        assert!(migrations::status(&mut conn).unwrap().iter().all(|m| m.applied));
+        assert!(migrations::status(&mut conn)
+            .unwrap()
+            .iter()
+            .all(|m| m.applied));
         // A second run has nothing to do.
         assert!(migrations::run_pending(&mut conn).unwrap().is_empty());
         exec(&mut conn, "INSERT INTO projects (id) VALUES ('a/b')");
@@ -45,12 +48,21 @@ fn status_run_revert_on_every_backend() {
         // Revert the newest, then everything, then apply again.
         let reverted = migrations::revert_last(&mut conn).unwrap();
         let status = migrations::status(&mut conn).unwrap();
-        assert!(status.iter().any(|m| m.name.replace('-', "").starts_with(&reverted) && !m.applied));
-        while migrations::status(&mut conn).unwrap().iter().any(|m| m.applied) {
+        assert!(status
+            .iter()
+            .any(|m| m.name.replace('-', "").starts_with(&reverted) && !m.applied));
+        while migrations::status(&mut conn)
+            .unwrap()
+            .iter()
+            .any(|m| m.applied)
+        {
             migrations::revert_last(&mut conn).unwrap();
         }
         migrations::run_pending(&mut conn).unwrap();
-        assert!(migrations::status(&mut conn).unwrap().iter().all(|m| m.applied));
+        assert!(migrations::status(&mut conn)
+            .unwrap()
+            .iter()
+            .all(|m| m.applied));
     }
 }
 
@@ -117,7 +129,15 @@ fn adopt_an_original_database_keeps_every_row() {
     let mut conn = db.pool.get().unwrap();
     exec(&mut conn, ORIGINAL_DDL);
     exec(&mut conn, ORIGINAL_ROWS);
-    let tables = ["projects", "ci_commits", "batches", "test_inputs", "outputs", "users", "alembic_version"];
+    let tables = [
+        "projects",
+        "ci_commits",
+        "batches",
+        "test_inputs",
+        "outputs",
+        "users",
+        "alembic_version",
+    ];
     let before: Vec<i64> = tables
         .iter()
         .map(|t| count(&mut conn, &format!("SELECT count(*) AS n FROM {t}")))
@@ -126,7 +146,10 @@ fn adopt_an_original_database_keeps_every_row() {
     let report = migrations::adopt(&mut conn).unwrap();
     assert!(report.marked_baseline);
     assert_eq!(report.applied.len(), 1, "{report:?}");
-    assert!(migrations::status(&mut conn).unwrap().iter().all(|m| m.applied));
+    assert!(migrations::status(&mut conn)
+        .unwrap()
+        .iter()
+        .all(|m| m.applied));
 
     let after: Vec<i64> = tables
         .iter()
@@ -138,15 +161,35 @@ fn adopt_an_original_database_keeps_every_row() {
         count(&mut conn, "SELECT count(*) AS n FROM projects WHERE data->'git'->>'path_with_namespace' = 'acme/smoke'"),
         1
     );
-    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM outputs WHERE metrics->>'psnr' = '31.1'"), 1);
-    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM outputs WHERE is_pending IS NULL OR deleted IS NULL"), 0);
-    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM ci_commits WHERE deleted = false"), 2);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM outputs WHERE metrics->>'psnr' = '31.1'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM outputs WHERE is_pending IS NULL OR deleted IS NULL"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM ci_commits WHERE deleted = false"
+        ),
+        2
+    );
     #[derive(QueryableByName)]
     struct T {
         #[diesel(sql_type = Text)]
         t: String,
     }
-    let DbConn::Pg(c) = &mut conn else { unreachable!() };
+    let DbConn::Pg(c) = &mut conn else {
+        unreachable!()
+    };
     let types: Vec<T> = diesel::sql_query(
         "SELECT data_type AS t FROM information_schema.columns WHERE table_name = 'outputs' AND column_name = 'metrics'",
     )

@@ -8,7 +8,10 @@ use crate::{Batch, CiCommit, Output, Project, TestInput};
 /// The git repository of a project: `data.git.path_with_namespace`, else the
 /// first two components of its id (`group/repo/sub` → `group/repo`).
 pub fn id_git(project_id: &str, project_data: &Value) -> String {
-    if let Some(p) = project_data.pointer("/git/path_with_namespace").and_then(Value::as_str) {
+    if let Some(p) = project_data
+        .pointer("/git/path_with_namespace")
+        .and_then(Value::as_str)
+    {
         if !p.is_empty() {
             return p.to_string();
         }
@@ -53,7 +56,9 @@ fn storage_spec(config: &Value, kind: &str, project: &str, subproject: &str) -> 
         Value::Object(m) => m.get("linux")?.as_str()?.to_string(),
         _ => return None,
     };
-    let s = s.replace("{project}", project).replace("{subproject}", subproject);
+    let s = s
+        .replace("{project}", project)
+        .replace("{subproject}", subproject);
     (!s.is_empty() && s.starts_with('/')).then_some(s)
 }
 
@@ -71,18 +76,36 @@ pub struct CommitPaths {
 /// Computes where a commit's data lives. `project_data` is the project's
 /// `data`; the commit's own config snapshot is used when the project's has
 /// no `storage`; `default_root` applies when neither says.
-pub fn commit_paths(project_id: &str, project_data: &Value, commit: &CiCommit, default_root: &str) -> CommitPaths {
+pub fn commit_paths(
+    project_id: &str,
+    project_data: &Value,
+    commit: &CiCommit,
+    default_root: &str,
+) -> CommitPaths {
     let git = id_git(project_id, project_data);
     let rel = id_relative(project_id, &git);
-    let project_config = project_data.get("qatools_config").filter(|c| c.get("storage").is_some());
-    let config = project_config.or_else(|| commit.data.get("qatools_config")).cloned().unwrap_or(Value::Null);
+    let project_config = project_data
+        .get("qatools_config")
+        .filter(|c| c.get("storage").is_some());
+    let config = project_config
+        .or_else(|| commit.data.get("qatools_config"))
+        .cloned()
+        .unwrap_or(Value::Null);
     let dirs = commit_dirs(&commit.hexsha);
     let root_for = |kind: &str| {
         storage_spec(&config, kind, project_id, &rel).unwrap_or_else(|| default_root.to_string())
     };
     let repo_outputs_dir = join(&join(&root_for("outputs"), &git), &dirs);
-    let repo_artifacts_dir = match commit.commit_dir_override.as_deref().filter(|d| !d.is_empty()) {
-        Some(over) if !rel.is_empty() => over.strip_suffix(rel.as_str()).unwrap_or(over).trim_end_matches('/').to_string(),
+    let repo_artifacts_dir = match commit
+        .commit_dir_override
+        .as_deref()
+        .filter(|d| !d.is_empty())
+    {
+        Some(over) if !rel.is_empty() => over
+            .strip_suffix(rel.as_str())
+            .unwrap_or(over)
+            .trim_end_matches('/')
+            .to_string(),
         Some(over) => over.to_string(),
         None => join(&join(&root_for("artifacts"), &git), &dirs),
     };
@@ -95,7 +118,11 @@ pub fn commit_paths(project_id: &str, project_data: &Value, commit: &CiCommit, d
 
 /// A batch's folder.
 pub fn batch_dir(commit_outputs_dir: &str, batch: &Batch) -> String {
-    match batch.batch_dir_override.as_deref().filter(|d| !d.is_empty()) {
+    match batch
+        .batch_dir_override
+        .as_deref()
+        .filter(|d| !d.is_empty())
+    {
         Some(d) => d.to_string(),
         None => join(commit_outputs_dir, &batch_folder_name(&batch.label)),
     }
@@ -103,17 +130,33 @@ pub fn batch_dir(commit_outputs_dir: &str, batch: &Batch) -> String {
 
 /// An output's folder.
 pub fn output_dir(batch_dir: &str, output: &Output, input: Option<&TestInput>) -> String {
-    if let Some(d) = output.output_dir_override.as_deref().filter(|d| !d.is_empty()) {
+    if let Some(d) = output
+        .output_dir_override
+        .as_deref()
+        .filter(|d| !d.is_empty())
+    {
         return d.to_string();
     }
-    let configurations = output.configurations.as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let conf = batch_conf_folder(output.platform.as_deref().unwrap_or("linux"), configurations, &output.extra_parameters);
+    let configurations = output
+        .configurations
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let conf = batch_conf_folder(
+        output.platform.as_deref().unwrap_or("linux"),
+        configurations,
+        &output.extra_parameters,
+    );
     let input = input.map(|i| output_folder(&i.path)).unwrap_or_default();
     join(&join(batch_dir, &conf), &input)
 }
 
 /// Convenience: every folder of a project's commit from the stored records.
-pub fn commit_paths_of(project: Option<&Project>, commit: &CiCommit, default_root: &str) -> CommitPaths {
+pub fn commit_paths_of(
+    project: Option<&Project>,
+    commit: &CiCommit,
+    default_root: &str,
+) -> CommitPaths {
     let null = Value::Null;
     let data = project.map(|p| &p.data).unwrap_or(&null);
     commit_paths(&commit.project_id, data, commit, default_root)
@@ -145,7 +188,10 @@ mod tests {
     #[test]
     fn repository_and_subproject_ids() {
         assert_eq!(id_git("a/b/c/d", &json!({})), "a/b");
-        assert_eq!(id_git("a/b/c", &json!({"git": {"path_with_namespace": "a/b/c"}})), "a/b/c");
+        assert_eq!(
+            id_git("a/b/c", &json!({"git": {"path_with_namespace": "a/b/c"}})),
+            "a/b/c"
+        );
         assert_eq!(id_relative("a/b/c/d", "a/b"), "c/d");
         assert_eq!(id_relative("a/b", "a/b"), "");
     }
@@ -161,7 +207,11 @@ mod tests {
 
     #[test]
     fn subprojects_and_overrides() {
-        let c = commit("abcdef0123456789abcd", json!({"qatools_config": {"storage": {"linux": "/s"}}}), None);
+        let c = commit(
+            "abcdef0123456789abcd",
+            json!({"qatools_config": {"storage": {"linux": "/s"}}}),
+            None,
+        );
         let p = commit_paths("g/r/sub/p", &json!({}), &c, "/default");
         assert_eq!(p.outputs_dir, "/s/g/r/ab/cdef0123456789/sub/p");
         assert_eq!(p.repo_artifacts_dir, "/s/g/r/ab/cdef0123456789");

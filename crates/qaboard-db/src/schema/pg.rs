@@ -97,4 +97,11 @@ diesel::joinable!(batches -> ci_commits (ci_commit_id));
 diesel::joinable!(outputs -> batches (batch_id));
 diesel::joinable!(outputs -> test_inputs (test_input_id));
 
-diesel::allow_tables_to_appear_in_same_query!(projects, ci_commits, batches, test_inputs, outputs, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    projects,
+    ci_commits,
+    batches,
+    test_inputs,
+    outputs,
+    users
+);
