@@ -513,6 +513,27 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
 
     // Status rules: running implies pending; metrics and failure only once finished.
     let is_pending = rec.is_running || rec.is_pending;
+    let failed = !is_pending && (rec.is_failed || rules::truthy(rec.metrics.get("is_failed")));
+    let empty = Value::Object(Map::new());
+    let update = |conn: &mut Conn, id: i32| -> Result<OutputRow, DbError> {
+        let target = outputs::table.filter(outputs::id.eq(id));
+        let common = (
+            outputs::output_type.eq(&rec.output_type),
+            outputs::data.eq(&rec.data),
+            outputs::deleted.eq(false),
+            outputs::output_dir_override.eq(rec.output_directory.as_deref()),
+            outputs::is_running.eq(rec.is_running),
+            outputs::is_pending.eq(is_pending),
+        );
+        Ok(if is_pending {
+            diesel::update(target).set(common).returning(output_cols!()).get_result(conn)?
+        } else {
+            diesel::update(target)
+                .set((common, outputs::metrics.eq(&rec.metrics), outputs::is_failed.eq(failed)))
+                .returning(output_cols!())
+                .get_result(conn)?
+        })
+    };
     let existing = find_output_by_identity(
         conn,
         batch.id,
@@ -521,9 +542,10 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
         &rec.configurations,
         &rec.extra_parameters,
     )?;
-    let id = match existing {
-        Some(o) => o.id,
+    let output = match existing {
+        Some(o) => update(conn, o.id)?,
         None => {
+            // A new output is written whole in one statement.
             let inserted = diesel::insert_into(outputs::table)
                 .values((
                     outputs::batch_id.eq(batch.id),
@@ -533,49 +555,36 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
                     outputs::extra_parameters.eq(&rec.extra_parameters),
                     outputs::created_date.eq(now),
                     outputs::deleted.eq(false),
+                    outputs::output_type.eq(&rec.output_type),
+                    outputs::output_dir_override.eq(rec.output_directory.as_deref()),
                     outputs::is_pending.eq(is_pending),
                     outputs::is_running.eq(rec.is_running),
-                    outputs::is_failed.eq(false),
-                    outputs::metrics.eq(Value::Object(Map::new())),
-                    outputs::data.eq(Value::Object(Map::new())),
+                    outputs::is_failed.eq(failed),
+                    outputs::metrics.eq(if is_pending { &empty } else { &rec.metrics }),
+                    outputs::data.eq(&rec.data),
                 ))
                 .on_conflict_do_nothing()
-                .returning(outputs::id)
-                .get_result::<i32>(conn)
+                .returning(output_cols!())
+                .get_result::<OutputRow>(conn)
                 .optional()?;
             match inserted {
-                Some(id) => id,
-                // A concurrent writer created it first: use theirs.
-                None => find_output_by_identity(
-                    conn,
-                    batch.id,
-                    input.id,
-                    &rec.platform,
-                    &rec.configurations,
-                    &rec.extra_parameters,
-                )?
-                .ok_or_else(|| DbError::NotFound("output vanished".into()))?
-                .id,
+                Some(row) => row,
+                // A concurrent writer created it first: update theirs.
+                None => {
+                    let theirs = find_output_by_identity(
+                        conn,
+                        batch.id,
+                        input.id,
+                        &rec.platform,
+                        &rec.configurations,
+                        &rec.extra_parameters,
+                    )?
+                    .ok_or_else(|| DbError::NotFound("output vanished".into()))?;
+                    update(conn, theirs.id)?
+                }
             }
         }
     };
-    let target = outputs::table.filter(outputs::id.eq(id));
-    let common = (
-        outputs::output_type.eq(&rec.output_type),
-        outputs::data.eq(&rec.data),
-        outputs::deleted.eq(false),
-        outputs::output_dir_override.eq(rec.output_directory.as_deref()),
-        outputs::is_running.eq(rec.is_running),
-        outputs::is_pending.eq(is_pending),
-    );
-    if is_pending {
-        diesel::update(target).set(common).execute(conn)?;
-    } else {
-        let failed = rec.is_failed || rules::truthy(rec.metrics.get("is_failed"));
-        diesel::update(target)
-            .set((common, outputs::metrics.eq(&rec.metrics), outputs::is_failed.eq(failed)))
-            .execute(conn)?;
-    }
 
     // Activity timestamps and the commit's storage folder, written only when they change.
     let now_utc = Utc::now();
@@ -592,7 +601,6 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
             .execute(conn)?;
     }
 
-    let output = find_output(conn, id)?.ok_or_else(|| DbError::NotFound(format!("output {id} not found")))?;
     Ok(OutputWithInput { output: output.into(), test_input: Some(input.into()) })
 }
 
