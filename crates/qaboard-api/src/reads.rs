@@ -152,7 +152,9 @@ pub async fn get_commits(
     let metric_names = parse_metrics(q.metrics.as_deref())?;
     let now = Utc::now();
     let to = parse_date("to", q.to.as_deref())?.unwrap_or(now);
-    let from = parse_date("from", q.from.as_deref())?.unwrap_or(now - Duration::days(4));
+    // Without `from`, the 4 days before `to` (the original took the 4 days
+    // before now, an empty window when `to` is older than that).
+    let from = parse_date("from", q.from.as_deref())?.unwrap_or(to - Duration::days(4));
     let branch = branch
         .map(|b| b.trim_end_matches('/').to_string())
         .filter(|b| !b.is_empty())
