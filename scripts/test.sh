@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started=""
-cleanup() { [[ -n "$started" ]] && scripts/pg-test-cluster.sh stop "$started"; }
+cleanup() { if [[ -n "$started" ]]; then scripts/pg-test-cluster.sh stop "$started"; fi; }
 trap cleanup EXIT
 
 if [[ -z "${QABOARD_TEST_DATABASE_URL:-}" ]]; then
@@ -25,4 +25,13 @@ fi
 # In CI, a test that silently skips PostgreSQL is a failure.
 if [[ "${CI:-}" == "true" ]]; then export QABOARD_REQUIRE_POSTGRES=1; fi
 
-cargo test --workspace --locked "$@"
+log=$(mktemp)
+trap 'cleanup; rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
