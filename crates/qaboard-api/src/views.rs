@@ -8,7 +8,6 @@ use qaboard_model::paths::{self, CommitPaths};
 use qaboard_model::time::{iso_date_utc, iso_naive, iso_utc};
 use qaboard_model::{Batch, CiCommit, Project};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 static EMPTY_OBJECT: std::sync::LazyLock<Value> =
@@ -85,25 +84,62 @@ impl<'a> OutputView<'a> {
     }
 }
 
-/// Pushes the requested metrics of one output's metrics JSON text.
-fn push_metrics(agg: &mut MetricsAggregator, names: &[String], metrics: &str) {
-    // Borrow keys and values from the text: only the requested values are parsed.
-    if let Ok(map) = serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(metrics) {
-        for (i, name) in names.iter().enumerate() {
-            if let Some(raw) = map.get(name.as_str()) {
-                if let Some(v) = serde_json::from_str::<Value>(raw.get())
-                    .ok()
-                    .as_ref()
-                    .and_then(value_as_metric)
-                {
-                    agg.push_value(i, v);
+/// Reads the requested metrics out of one output's metrics JSON text in a
+/// single pass: keys are compared in place and only requested values parsed.
+struct MetricPicker<'a> {
+    names: &'a [String],
+    agg: &'a mut MetricsAggregator,
+}
+
+/// Which requested metric a key is, if any.
+struct KeyIndex<'a>(&'a [String]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIndex<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeyIndex<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a metric name")
+    }
+    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|n| n == k))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for MetricPicker<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a metrics object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(index) = map.next_key_seed(KeyIndex(self.names))? {
+            match index {
+                Some(i) => {
+                    let v: Value = map.next_value()?;
+                    if let Some(x) = value_as_metric(&v) {
+                        self.agg.push_value(i, x);
+                    }
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
         }
-    } else if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(metrics) {
-        // Keys with escapes cannot be borrowed: take the slow path.
-        agg.push_output(&m);
+        Ok(())
     }
+}
+
+/// Pushes the requested metrics of one output's metrics JSON text.
+fn push_metrics(agg: &mut MetricsAggregator, names: &[String], metrics: &str) {
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_str(metrics);
+    // Metrics that are not a JSON object hold nothing to aggregate.
+    let _ = de.deserialize_map(MetricPicker { names, agg });
 }
 
 /// Aggregates the requested metrics over the metrics (JSON text) of valid outputs.
@@ -280,11 +316,23 @@ pub fn commit_json(
     opts: &CommitViewOptions,
 ) -> Vec<u8> {
     let commit = &tree.commit;
-    let paths: CommitPaths = paths::commit_paths_of(
-        project.or(tree.project.as_ref()),
-        commit,
-        &opts.default_storage_root,
-    );
+    let project = project.or(tree.project.as_ref());
+    // Lists hand the commit's data over as text; it is parsed only when the
+    // storage folders depend on it (a project config without `storage`).
+    let project_has_storage =
+        project.is_some_and(|p| p.data.pointer("/qatools_config/storage").is_some());
+    let parsed;
+    let for_paths = match &tree.data_text {
+        Some(text) if commit.data.is_null() && !project_has_storage => {
+            parsed = CiCommit {
+                data: serde_json::from_str(text).unwrap_or(Value::Null),
+                ..commit.clone()
+            };
+            &parsed
+        }
+        _ => commit,
+    };
+    let paths: CommitPaths = paths::commit_paths_of(project, for_paths, &opts.default_storage_root);
     let view = CommitView {
         id: &commit.hexsha,
         branch: strip_origin(commit.branch.as_deref().unwrap_or("")),
@@ -295,7 +343,10 @@ pub fn commit_json(
         authored_date: commit.authored_datetime.as_ref().map(iso_date_utc),
         latest_output_datetime: commit.latest_output_datetime.as_ref().map(iso_utc),
         deleted: commit.deleted,
-        data: object_or_empty(&commit.data),
+        data: tree
+            .data_text
+            .is_none()
+            .then(|| object_or_empty(&commit.data)),
         outputs_url: dir_to_url(&paths.outputs_dir),
         artifacts_url: dir_to_url(&paths.artifacts_dir),
         repo_artifacts_url: dir_to_url(&paths.repo_artifacts_dir),
@@ -309,6 +360,10 @@ pub fn commit_json(
         .sum();
     let mut buf = Vec::with_capacity(if opts.with_outputs { size } else { 2048 });
     push_object_open(&mut buf, &view);
+    if let Some(text) = &tree.data_text {
+        buf.extend_from_slice(b",\"data\":");
+        push_raw_or(&mut buf, text, b'{', b"{}");
+    }
     buf.extend_from_slice(b",\"batches\":{");
     let mut first = true;
     for b in &tree.batches {
@@ -371,7 +426,8 @@ struct CommitView<'a> {
     authored_date: Option<String>,
     latest_output_datetime: Option<String>,
     deleted: bool,
-    data: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Value>,
     outputs_url: Option<String>,
     artifacts_url: Option<String>,
     repo_artifacts_url: Option<String>,

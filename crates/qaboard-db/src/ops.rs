@@ -796,7 +796,7 @@ pub fn commit_tree(
     let Some(commit) = find_commit(conn, project, sha)? else { return Ok(None) };
     let batches = load_batches_with_outputs(conn, &[commit.id], batch, None, true, with_metrics)?;
     let project_row = find_project(conn, project)?;
-    Ok(Some(CommitTree { commit: commit.into(), project: project_row.map(Into::into), batches }))
+    Ok(Some(CommitTree { commit: commit.into(), data_text: None, project: project_row.map(Into::into), batches }))
 }
 
 /// The latest of the last `within_last` commits on `branch` (or `origin/branch`)
@@ -900,7 +900,20 @@ pub fn commits_in_window(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<Commit
         .filter(ci_commits::project_id.eq(&w.project))
         .filter(ci_commits::authored_datetime.ge(from))
         .filter(ci_commits::authored_datetime.le(to))
-        .select(commit_cols!())
+        // The commit's data is passed through as text (no parse per commit).
+        .select((
+            ci_commits::id,
+            ci_commits::hexsha,
+            ci_commits::project_id,
+            json_text!(ci_commits::data, "ci_commits.data"),
+            ci_commits::authored_datetime,
+            ci_commits::committer_name,
+            ci_commits::message,
+            ci_commits::branch,
+            ci_commits::commit_dir_override,
+            ci_commits::latest_output_datetime,
+            ci_commits::deleted,
+        ))
         .order(ci_commits::authored_datetime.desc())
         .limit(w.limit)
         .into_boxed();
@@ -910,8 +923,42 @@ pub fn commits_in_window(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<Commit
     if let Some(c) = &w.committer {
         q = q.filter(ci_commits::committer_name.eq(c));
     }
-    let commits = q.load::<CommitRow>(conn)?;
-    let ids: Vec<i32> = commits.iter().map(|c| c.id).collect();
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        i32,
+        String,
+        Option<String>,
+        crate::read::JsonText,
+        Option<chrono::DateTime<Utc>>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<chrono::DateTime<Utc>>,
+        bool,
+    )> = q.load(conn)?;
+    let commits: Vec<(qaboard_model::CiCommit, crate::read::JsonText)> = rows
+        .into_iter()
+        .map(|r| {
+            let commit = qaboard_model::CiCommit {
+                id: r.0,
+                hexsha: r.1,
+                project_id: r.2.unwrap_or_default(),
+                data: Value::Null,
+                authored_datetime: r.4,
+                committer_name: r.5,
+                message: r.6,
+                branch: r.7,
+                parents: None,
+                commit_dir_override: r.8,
+                commit_type: None,
+                latest_output_datetime: r.9,
+                deleted: r.10,
+            };
+            (commit, r.3)
+        })
+        .collect();
+    let ids: Vec<i32> = commits.iter().map(|c| c.0.id).collect();
     let mut batches = load_batches_with_outputs(conn, &ids, None, w.batch.as_deref(), w.with_outputs, w.with_metrics)?;
     let mut by_commit: std::collections::HashMap<i32, Vec<BatchWithOutputs>> = std::collections::HashMap::new();
     for b in batches.drain(..) {
@@ -919,9 +966,9 @@ pub fn commits_in_window(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<Commit
     }
     Ok(commits
         .into_iter()
-        .filter_map(|c| {
-            let batches = by_commit.remove(&c.id)?;
-            Some(CommitTree { commit: c.into(), project: None, batches })
+        .filter_map(|(commit, data)| {
+            let batches = by_commit.remove(&commit.id)?;
+            Some(CommitTree { commit, data_text: Some(data), project: None, batches })
         })
         .collect())
 }

@@ -141,7 +141,10 @@ pub struct BatchWithOutputs {
 /// A commit with its batches (and its project when loaded).
 #[derive(Debug, Clone)]
 pub struct CommitTree {
+    /// The commit. In lists its `data` is left `Null` and given as text in `data_text`.
     pub commit: CiCommit,
+    /// The commit's `data` as JSON text, when read for pass-through.
+    pub data_text: Option<JsonText>,
     pub project: Option<Project>,
     pub batches: Vec<BatchWithOutputs>,
 }
