@@ -91,10 +91,6 @@ fn now_naive() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
-fn is_stale_naive(t: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
-    t.is_none_or(|t| (now - t).num_milliseconds() >= LATEST_OUTPUT_PRECISION_MS)
-}
-
 fn like_prefix(prefix: &str) -> String {
     let mut s = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
@@ -469,22 +465,17 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
     // the project row before the test input, batch and output rows, so every
     // writer must take the project row first too, or they deadlock. Writers
     // that find it refreshed meanwhile (by the writer they waited for) skip it.
-    let project_latest = projects::table
-        .filter(projects::id.eq(&rec.commit.project))
-        .select(projects::latest_output_datetime)
-        .first::<Option<NaiveDateTime>>(conn)?;
-    if is_stale_naive(project_latest, now) {
-        let fresh_since = now - chrono::Duration::milliseconds(LATEST_OUTPUT_PRECISION_MS);
-        diesel::update(
-            projects::table.filter(projects::id.eq(&rec.commit.project)).filter(
-                projects::latest_output_datetime
-                    .is_null()
-                    .or(projects::latest_output_datetime.le(fresh_since)),
-            ),
-        )
-        .set(projects::latest_output_datetime.eq(now))
-        .execute(conn)?;
-    }
+    // One conditional UPDATE: it neither locks nor writes when fresh.
+    let fresh_since = now - chrono::Duration::milliseconds(LATEST_OUTPUT_PRECISION_MS);
+    diesel::update(
+        projects::table.filter(projects::id.eq(&rec.commit.project)).filter(
+            projects::latest_output_datetime
+                .is_null()
+                .or(projects::latest_output_datetime.le(fresh_since)),
+        ),
+    )
+    .set(projects::latest_output_datetime.eq(now))
+    .execute(conn)?;
 
     // The test input, and its metadata when the client sends some.
     let mut input = get_or_create_test_input(conn, &rec.database, &rec.input_path)?;
