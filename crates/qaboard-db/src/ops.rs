@@ -714,8 +714,10 @@ fn load_batches_with_outputs(
                     test_inputs::path.nullable(),
                     input_metadata_text!(),
                 ))
-                .order(outputs::id)
                 .load(conn)?;
+            // In id order (sorted here rather than by the database: see below).
+            let mut rows = rows;
+            rows.sort_unstable_by_key(|o| o.id);
             for o in rows {
                 if let Some(&i) = o.batch_id.as_ref().and_then(|b| index.get(b)) {
                     let b = &mut out[i];
@@ -758,15 +760,17 @@ fn load_batches_with_outputs(
             }
         }
         if with_metrics {
-            let rows: Vec<(Option<i32>, crate::read::JsonText)> = outputs::table
+            let mut rows: Vec<(i32, Option<i32>, crate::read::JsonText)> = outputs::table
                 .filter(outputs::batch_id.eq_any(chunk))
                 .filter(outputs::is_failed.eq(false))
                 .filter(outputs::is_pending.eq(false))
-                .select((outputs::batch_id, json_text!(outputs::metrics, "outputs.metrics")))
-                // Aggregates sum in output order, like the single-commit read.
-                .order(outputs::id)
+                .select((outputs::id, outputs::batch_id, json_text!(outputs::metrics, "outputs.metrics")))
                 .load(conn)?;
-            for (batch_id, metrics) in rows {
+            // Aggregates sum in output order, like the single-commit read.
+            // Sorting here lets PostgreSQL scan by batch instead of walking
+            // the primary key (a third of the query's time).
+            rows.sort_unstable_by_key(|r| r.0);
+            for (_, batch_id, metrics) in rows {
                 if let Some(&i) = batch_id.as_ref().and_then(|b| index.get(b)) {
                     out[i].valid_metrics.push(metrics.0);
                 }
