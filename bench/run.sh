@@ -24,13 +24,19 @@
 #   RUST_LOG=(server default, info: one access-log line per request)
 #   WORK=/tmp/qaboard-bench   (databases, logs; results in $WORK/results.jsonl)
 #   NO_BUILD=1                (skip `cargo build --release`)
+#   SERVER_BIN=path           (measure this server binary instead of target/release's,
+#                              e.g. the copy $WORK/bin/qaboard-bench-server of an earlier run)
 #   QUIET_CORES=0.3 QUIET_MAX=300  (before each run, wait up to QUIET_MAX s for
 #                              the machine to use < QUIET_CORES cores; 0: never wait)
-#   PERF=1                    (record `perf record -g` of the server during each
+#   PERF=1                    (record `perf record --call-graph dwarf` of the server during each
 #                              c=8 read and the post run into $WORK/perf-*.data)
 # PostgreSQL: a throwaway cluster from scripts/pg-test-cluster.sh (fsync off),
 # stopped at exit. Every load run is bounded in time and request count.
 set -euo pipefail
+
+# Everything is in main, so that bash parses the whole script before running
+# it (editing this file during a run does not derail the run).
+main() {
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -69,13 +75,23 @@ if [[ -z "${NO_BUILD:-}" ]]; then
   log "building (release)"
   cargo build --release -q -p qaboard-server -p qaboard-bench
 fi
+# Private copies: others rebuild target/release concurrently (the binary must
+# not change between phases), and a broad `pkill qaboard-server` elsewhere
+# must not hit the measured server.
+mkdir -p "$WORK/bin"
+local built
+built=$(date -r "${SERVER_BIN:-$BIN/qaboard-server}" -u +%FT%TZ)
+cp "${SERVER_BIN:-$BIN/qaboard-server}" "$WORK/bin/qaboard-bench-server.new"
+mv "$WORK/bin/qaboard-bench-server.new" "$WORK/bin/qaboard-bench-server"
+cp "$BIN/qaboard-load" "$BIN/qaboard-seed" "$WORK/bin/"
+BIN=$WORK/bin
 
 # What is measured: the working tree of the server may change between runs.
 {
   echo "date: $(date -u +%FT%TZ)"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(uname -r)"
   echo "git HEAD: $(git rev-parse --short HEAD 2>/dev/null || echo -), working-tree diff md5: $(git diff HEAD 2>/dev/null | md5sum | cut -c1-12)"
-  echo "qaboard-server binary: $(sha256sum "$BIN/qaboard-server" | cut -c1-16) ($(date -r "$BIN/qaboard-server" -u +%FT%TZ))"
+  echo "qaboard-server binary: sha256 $(sha256sum "$BIN/qaboard-bench-server" | cut -c1-16) (built $built)"
 } | tee -a "$WORK/runs.log" >&2
 
 SERVER_PID=
@@ -114,12 +130,16 @@ fresh_db() {
   fi
 }
 
+CUR_DB=
+CUR_NAME=
 start_server() { # db_url log_name
   local out="$WORK/$2.out" err="$WORK/$2.err"
+  CUR_DB=$1
+  CUR_NAME=$2
   : >"$out"
   QABOARD_LISTEN=127.0.0.1:0 QABOARD_DATABASE_URL="$1" QABOARD_DATA_DIR="$WORK/data" \
     QABOARD_POOL_SIZE="${QABOARD_POOL_SIZE:-16}" \
-    "$BIN/qaboard-server" >"$out" 2>"$err" &
+    "$BIN/qaboard-bench-server" >"$out" 2>"$err" &
   SERVER_PID=$!
   local i
   for i in $(seq 600); do
@@ -152,7 +172,7 @@ stop_server() {
 
 perf_start() { # name
   [[ -z "${PERF:-}" ]] && return
-  perf record -F 499 -g -p "$SERVER_PID" -o "$WORK/perf-$1.data" >/dev/null 2>&1 &
+  perf record -F 199 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$WORK/perf-$1.data" >/dev/null 2>&1 &
   PERF_PID=$!
 }
 perf_stop() {
@@ -192,9 +212,18 @@ load() { # label concurrency duration scenario...
   log "load $label (c=$c, $d)"
   local pg_args=()
   [[ $label == pg/* && -n "$PG_PID" ]] && pg_args=(--pg-pid "$PG_PID")
-  "$BIN/qaboard-load" --url "$URL" --concurrency "$c" --duration "$d" --warmup "$WARMUP" \
-    --max-requests "$MAX_REQUESTS" --label "$label" --json-out "$RESULTS" \
-    --server-pid "$SERVER_PID" "${pg_args[@]}" "$@" | grep -v '^{' >&2
+  local attempt
+  for attempt in 1 2; do
+    "$BIN/qaboard-load" --url "$URL" --concurrency "$c" --duration "$d" --warmup "$WARMUP" \
+      --max-requests "$MAX_REQUESTS" --label "$label" --json-out "$RESULTS" \
+      --server-pid "$SERVER_PID" "${pg_args[@]}" "$@" | grep -v '^{' >&2
+    kill -0 "$SERVER_PID" 2>/dev/null && return
+    log "the server died during $label (tail of $WORK/$CUR_NAME.err below); restarting it"
+    tail -5 "$WORK/$CUR_NAME.err" >&2
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+    start_server "$CUR_DB" "$CUR_NAME-restart$attempt"
+  done
 }
 
 analyze_pg() { # backend db_url
@@ -263,7 +292,7 @@ for b in "${backends[@]}"; do
           --history-project "${LIST_PROJECT:-bench/list}"
         READS_DB[$b]=
         start_server "$db" "$b-scale"
-        reads "$b" 1M
+        if [[ $BULK_OUTPUTS == 1000000 ]]; then reads "$b" 1M; else reads "$b" "plus$BULK_OUTPUTS"; fi
         stop_server
         ;;
     esac
@@ -280,9 +309,16 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     if r.get("unix_time", 0) < since:
         continue
+    if r.get("server_alive") is False:
+        print(f"| {r['label']} | invalid: the server died during the run (rerun below) |")
+        continue
     l = r["latency_ms"]
     cpu = (r.get("cpu_ms_per_request") or {}).get("server")
     print(f"| {r['label']} | {r['rps']:.1f} | {l['p50']:.2f} | {l['p90']:.2f} | {l['p99']:.2f} | {l['max']:.2f} "
           f"| {r['errors']} | {r['bytes_in_per_request']} | {cpu if cpu is not None else '-'} "
           f"| {r.get('server_vm_hwm_mib') or '-'} | {r.get('other_cpu_cores', '-')} |")
 EOF
+}
+
+main "$@"
+exit

@@ -83,3 +83,14 @@ pub fn loadavg1() -> Option<f64> {
         .parse()
         .ok()
 }
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("State:").map(|v| v.trim().to_string()))
+        })
+        .is_some_and(|state| !state.starts_with('Z') && !state.starts_with('X'))
+}

@@ -478,6 +478,7 @@ fn run(o: Opts) -> Result<(), String> {
         "loadavg1": procfs::loadavg1(),
         "cpu_ms_per_request": {"server": per_req_ms(server_cpu), "postgres": per_req_ms(pg_cpu), "load": per_req_ms(load_cpu)},
         "server_vm_hwm_mib": hwm.map(r3),
+        "server_alive": o.server_pid.map(procfs::alive),
         "server_vm_rss_mib": rss.map(r3),
         "first_error": first_error,
         "commit": matches!(o.scenario, Scenario::PostOutput).then_some(sha),
