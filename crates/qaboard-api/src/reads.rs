@@ -23,6 +23,19 @@ pub struct CommitQuery {
     commit: Option<String>,
 }
 
+/// Reads that build large answers (a commit with its outputs, the commits
+/// list) run at most one per core at a time: more would not finish sooner
+/// on a busy machine, and each holds its rows and answer in memory.
+async fn heavy_read_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static HEAVY: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+    HEAVY
+        .get_or_init(|| tokio::sync::Semaphore::new(permits))
+        .acquire()
+        .await
+        .ok()
+}
+
 fn required_project(p: Option<String>) -> Result<String, ApiError> {
     p.filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad("the 'project' query parameter is required"))
@@ -65,6 +78,7 @@ pub async fn get_commit(
         .or(q.commit.filter(|c| !c.is_empty()));
     let batch = q.batch.filter(|b| !b.is_empty());
     let branch = q.branch.filter(|b| !b.is_empty());
+    let _permit = heavy_read_permit().await;
     let body = run_db(move || {
         let mut conn = pool.get()?;
         let sha = match sha {
@@ -183,6 +197,7 @@ pub async fn get_commits(
         only_batches: only_batch.map(|b| vec![b]),
         default_storage_root: cfg.storage_root.clone(),
     };
+    let _permit = heavy_read_permit().await;
     let body = run_db(move || {
         let mut conn = pool.get()?;
         let project = read::project(&mut conn, &window.project)?;

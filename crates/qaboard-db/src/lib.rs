@@ -20,6 +20,15 @@ pub mod testing;
 pub use error::DbError;
 pub use pool::{redact_url, resolve_database_url, Backend, DbConfig, DbConn, DbParts, DbPool};
 
+/// SQLite allows one writer at a time; writers of this process wait for
+/// each other on this lock (fair, no sleeping) rather than on SQLite's busy
+/// timeout. Other processes writing the same file still meet the timeout.
+pub fn sqlite_write_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Calls `backend::<backend>::$f($args)` inside a transaction of the connection's backend.
 #[doc(hidden)]
 #[macro_export]
@@ -33,6 +42,9 @@ macro_rules! dispatch_tx {
             }
             $crate::DbConn::Sqlite(c) => {
                 let c: &mut ::diesel::SqliteConnection = &mut *c;
+                // One writer at a time, queued here instead of sleeping in
+                // SQLite's busy handler (which made write latency spiky).
+                let _writer = $crate::sqlite_write_lock();
                 c.immediate_transaction::<_, $crate::DbError, _>(|c| $crate::backend::sqlite::$f(c, $($arg),*))
             }
         }

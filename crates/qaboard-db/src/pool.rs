@@ -144,6 +144,9 @@ impl DbPool {
                     .max_size(config.pool_size.max(1))
                     .min_idle(Some(1))
                     .connection_timeout(config.connection_timeout)
+                    // No `SELECT 1` on every checkout: a broken connection
+                    // fails its query (a 503/500) and r2d2 discards it.
+                    .test_on_check_out(false)
                     .connection_customizer(Box::new(PgCustomizer { echo: config.echo }))
                     .build(manager)
                     .map_err(|e| DbError::Config(format!("cannot connect to PostgreSQL: {e}")))?;
@@ -168,6 +171,9 @@ impl DbPool {
                     .max_size(config.pool_size.max(1))
                     .min_idle(Some(1))
                     .connection_timeout(config.connection_timeout)
+                    // No `SELECT 1` on every checkout: a broken connection
+                    // fails its query (a 503/500) and r2d2 discards it.
+                    .test_on_check_out(false)
                     .connection_customizer(Box::new(SqliteCustomizer { echo: config.echo }))
                     .build(manager)
                     .map_err(|e| DbError::Config(format!("cannot open SQLite file {path}: {e}")))?;

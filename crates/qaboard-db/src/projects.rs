@@ -31,6 +31,7 @@ pub fn update_project_data<T>(
         }
         DbConn::Sqlite(c) => {
             let c: &mut diesel::SqliteConnection = &mut *c;
+            let _writer = crate::sqlite_write_lock();
             c.immediate_transaction::<_, DbError, _>(|c| {
                 let mut data = crate::backend::sqlite::project_data_locked(c, id)?
                     .ok_or_else(|| not_found(id))?;
