@@ -7,78 +7,55 @@ use serde_json::Value;
 use crate::ingest::OutputWithInput;
 use crate::{DbConn, DbError};
 
-/// JSON text read from a JSON column, to be passed through into responses.
-///
-/// PostgreSQL gives the text (`col::text`). On SQLite the column is decoded by
-/// diesel and written back as text: diesel 2.3 stores strings that need
-/// escaping in SQLite's JSONB without the escape flag, so SQLite's own `json()`
-/// would return invalid JSON for them (`"say "hi""`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, diesel::deserialize::FromSqlRow)]
-pub struct JsonText(pub String);
+/// Declares a newtype over JSON text read from the database: PostgreSQL hands
+/// over text (`col::text`); on SQLite the JSONB column is decoded by diesel
+/// and `$from_value` turns the value into the text.
+macro_rules! json_text_type {
+    ($(#[$doc:meta])* $name:ident, $from_value:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, diesel::deserialize::FromSqlRow)]
+        pub struct $name(pub String);
 
-impl std::ops::Deref for JsonText {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes)
+                    .map($name)
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite> for $name {
+            fn from_sql(bytes: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
+                let v = <Value as diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
+                let to_text: fn(&Value) -> String = $from_value;
+                Ok($name(to_text(&v)))
+            }
+        }
+    };
 }
 
-impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for JsonText {
-    fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
-        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(
-            bytes,
-        )
-        .map(JsonText)
-    }
-}
+json_text_type!(
+    /// JSON text read from a JSON column, to be passed through into responses.
+    ///
+    /// On SQLite the column is decoded by diesel and written back as text:
+    /// diesel 2.3 stores strings that need escaping in SQLite's JSONB without
+    /// the escape flag, so SQLite's own `json()` would return invalid JSON for
+    /// them (`"say "hi""`).
+    JsonText,
+    |v| v.to_string()
+);
 
-impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite> for JsonText {
-    fn from_sql(
-        bytes: diesel::sqlite::SqliteValue<'_, '_, '_>,
-    ) -> diesel::deserialize::Result<Self> {
-        let v = <Value as diesel::deserialize::FromSql<
-            diesel::sql_types::Jsonb,
-            diesel::sqlite::Sqlite,
-        >>::from_sql(bytes)?;
-        Ok(JsonText(v.to_string()))
-    }
-}
-
-/// JSON text of a test input's `data.metadata` (empty when it has none).
-#[derive(Debug, Clone, Default, PartialEq, Eq, diesel::deserialize::FromSqlRow)]
-pub struct MetadataText(pub String);
-
-impl std::ops::Deref for MetadataText {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for MetadataText {
-    fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
-        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(
-            bytes,
-        )
-        .map(MetadataText)
-    }
-}
-
-impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>
-    for MetadataText
-{
-    fn from_sql(
-        bytes: diesel::sqlite::SqliteValue<'_, '_, '_>,
-    ) -> diesel::deserialize::Result<Self> {
-        let v = <Value as diesel::deserialize::FromSql<
-            diesel::sql_types::Jsonb,
-            diesel::sqlite::Sqlite,
-        >>::from_sql(bytes)?;
-        Ok(MetadataText(
-            v.get("metadata").map(Value::to_string).unwrap_or_default(),
-        ))
-    }
-}
+json_text_type!(
+    /// JSON text of a test input's `data.metadata` (empty when it has none).
+    MetadataText,
+    |v| v.get("metadata").map(Value::to_string).unwrap_or_default()
+);
 
 /// An output as the read paths load it: JSON columns stay JSON text, to be
 /// written into responses without a parse/serialise round trip.
