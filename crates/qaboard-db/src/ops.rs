@@ -461,21 +461,31 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
     let now = now_naive();
     let commit = get_or_create_commit(conn, &rec.commit)?;
 
-    // The project's activity time, refreshed first: creating a commit locks
-    // the project row before the test input, batch and output rows, so every
-    // writer must take the project row first too, or they deadlock. Writers
-    // that find it refreshed meanwhile (by the writer they waited for) skip it.
-    // One conditional UPDATE: it neither locks nor writes when fresh.
-    let fresh_since = now - chrono::Duration::milliseconds(LATEST_OUTPUT_PRECISION_MS);
-    diesel::update(
-        projects::table.filter(projects::id.eq(&rec.commit.project)).filter(
-            projects::latest_output_datetime
-                .is_null()
-                .or(projects::latest_output_datetime.le(fresh_since)),
-        ),
-    )
-    .set(projects::latest_output_datetime.eq(now))
-    .execute(conn)?;
+    // Activity times are refreshed at most once a second per commit. The
+    // project's is refreshed together with the commit's, so when the commit's
+    // is fresh the project's is too (it may be fresher) and both are skipped.
+    // The project row is taken first: creating a commit locks it before the
+    // test input, batch and output rows, so every writer must take it first
+    // too, or they deadlock. The conditional UPDATE neither locks nor writes
+    // when a concurrent writer refreshed it meanwhile.
+    let now_utc = Utc::now();
+    // A commit no output refreshed yet still holds its authored time there.
+    let stale = commit.latest_output_datetime.is_none_or(|t| {
+        (now_utc - t).num_milliseconds() >= LATEST_OUTPUT_PRECISION_MS
+            || commit.authored_datetime.is_some_and(|a| t <= a)
+    });
+    if stale {
+        let fresh_since = now - chrono::Duration::milliseconds(LATEST_OUTPUT_PRECISION_MS);
+        diesel::update(
+            projects::table.filter(projects::id.eq(&rec.commit.project)).filter(
+                projects::latest_output_datetime
+                    .is_null()
+                    .or(projects::latest_output_datetime.le(fresh_since)),
+            ),
+        )
+        .set(projects::latest_output_datetime.eq(now))
+        .execute(conn)?;
+    }
 
     // The test input, and its metadata when the client sends some.
     let mut input = get_or_create_test_input(conn, &rec.database, &rec.input_path)?;
@@ -578,10 +588,6 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
     };
 
     // Activity timestamps and the commit's storage folder, written only when they change.
-    let now_utc = Utc::now();
-    let stale = commit
-        .latest_output_datetime
-        .is_none_or(|t| (now_utc - t).num_milliseconds() >= LATEST_OUTPUT_PRECISION_MS);
     let new_override = rec.commit_dir_override.clone().unwrap_or_else(|| commit.commit_dir_override.clone());
     if stale || new_override != commit.commit_dir_override {
         diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit.id)))
