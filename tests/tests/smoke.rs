@@ -78,3 +78,34 @@ fn strings_needing_escapes_survive_the_commit_read() {
         assert_eq!(o["test_input_metadata"]["comment"], tricky);
     });
 }
+
+#[test]
+fn extreme_dates_in_the_commits_window_never_fail_the_server() {
+    for_each_backend(ApiConfig::default(), |app| {
+        let c = Client::new(app);
+        let body = std::fs::read_to_string(
+            qaboard_tests::reference_dir().join("original-responses/01_post_output_request.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.request("POST", "/api/v1/output/", Some(body.as_bytes()))
+                .status,
+            200
+        );
+        let list = |q: &str| c.get(&format!("/api/v1/commits/?project=acme/smoke&{q}"));
+        let all = list("from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z");
+        assert_eq!(all.status, 200);
+        assert_eq!(
+            all.json().as_array().map(Vec::len),
+            Some(1),
+            "the whole range holds the commit"
+        );
+        assert_eq!(
+            list("from=0001-01-01&to=0001-01-01").json(),
+            serde_json::json!([])
+        );
+        let r = list("from=-262143-01-01&to=2020-01-01");
+        assert_eq!(r.status, 400);
+        assert!(r.json()["error"].as_str().unwrap().contains("from"));
+    });
+}

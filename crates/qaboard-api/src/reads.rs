@@ -144,8 +144,14 @@ fn parse_date(key: &str, v: Option<&str>) -> Result<Option<chrono::DateTime<Utc>
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => parse_client_datetime(s)
+            // Years the databases store (and date arithmetic stays within).
+            .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
             .map(Some)
-            .ok_or_else(|| ApiError::bad(format!("'{key}' is not a date: {s}"))),
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "'{key}' is not a date between the years 1 and 9999: {s}"
+                ))
+            }),
     }
 }
 

@@ -895,8 +895,16 @@ pub fn commits_in_window(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<Commit
         latest = latest.filter(ci_commits::committer_name.eq(c));
     }
     let Some(latest) = latest.first::<Option<chrono::DateTime<Utc>>>(conn)? else { return Ok(Vec::new()) };
-    let from = std::cmp::min(latest - (w.to - w.from), w.from) - chrono::Duration::hours(3);
-    let to = w.to + chrono::Duration::hours(3);
+    // Bounds are kept within years 1..=9999: date arithmetic cannot overflow,
+    // and SQLite, which compares timestamps as ISO text, orders them right.
+    let lowest = chrono::NaiveDate::from_ymd_opt(1, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc());
+    let highest = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).and_then(|d| d.and_hms_opt(23, 59, 59)).map(|d| d.and_utc());
+    let (Some(lowest), Some(highest)) = (lowest, highest) else { return Ok(Vec::new()) };
+    let margin = chrono::Duration::hours(3);
+    let span = w.to.signed_duration_since(w.from);
+    let reach_back = latest.checked_sub_signed(span).unwrap_or(lowest);
+    let from = std::cmp::min(reach_back, w.from).checked_sub_signed(margin).unwrap_or(lowest).max(lowest);
+    let to = w.to.checked_add_signed(margin).unwrap_or(highest).min(highest);
     let mut q = ci_commits::table
         .filter(ci_commits::project_id.eq(&w.project))
         .filter(ci_commits::authored_datetime.ge(from))
