@@ -3,7 +3,7 @@
 use qaboard_db::ingest::OutputWithInput;
 use qaboard_db::read::{BatchWithOutputs, CommitTree, OutputRead};
 use qaboard_model::aggregate::{value_as_metric, MetricsAggregator};
-use qaboard_model::conventions::{batch_conf_folder, dir_to_url, output_folder, strip_origin};
+use qaboard_model::conventions::{dir_to_url, strip_origin};
 use qaboard_model::paths::{self, CommitPaths};
 use qaboard_model::time::{iso_date_utc, iso_naive, iso_utc};
 use qaboard_model::{Batch, CiCommit, Project};
@@ -185,25 +185,17 @@ fn output_dir_of(o: &OutputRead, batch_dir: &str) -> String {
     if let Some(d) = o.output_dir_override.as_deref().filter(|d| !d.is_empty()) {
         return d.to_string();
     }
+    // Rare (the CLI always stores the folder): only then parse the parameters.
     let configurations: Value = serde_json::from_str(&o.configurations).unwrap_or(Value::Null);
     let extra: Value = serde_json::from_str(&o.extra_parameters).unwrap_or(Value::Null);
-    let configurations = configurations.as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let conf = batch_conf_folder(
-        o.platform.as_deref().unwrap_or("linux"),
-        configurations,
+    paths::output_dir_from(
+        batch_dir,
+        None,
+        o.platform.as_deref(),
+        &configurations,
         &extra,
-    );
-    let input = o
-        .test_input_path
-        .as_deref()
-        .map(output_folder)
-        .unwrap_or_default();
-    [batch_dir.trim_end_matches('/'), &conf, &input]
-        .iter()
-        .filter(|p| !p.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join("/")
+        o.test_input_path.as_deref(),
+    )
 }
 
 /// Writes one output object, passing its JSON columns through as stored.

@@ -130,24 +130,36 @@ pub fn batch_dir(commit_outputs_dir: &str, batch: &Batch) -> String {
 
 /// An output's folder.
 pub fn output_dir(batch_dir: &str, output: &Output, input: Option<&TestInput>) -> String {
-    if let Some(d) = output
-        .output_dir_override
-        .as_deref()
-        .filter(|d| !d.is_empty())
-    {
+    output_dir_from(
+        batch_dir,
+        output.output_dir_override.as_deref(),
+        output.platform.as_deref(),
+        &output.configurations,
+        &output.extra_parameters,
+        input.map(|i| i.path.as_str()),
+    )
+}
+
+/// An output's folder from its parts: the stored folder when there is one,
+/// else `<batch dir>/<configuration folder>/<input folder>` as the CLI names it.
+pub fn output_dir_from(
+    batch_dir: &str,
+    output_dir_override: Option<&str>,
+    platform: Option<&str>,
+    configurations: &Value,
+    extra_parameters: &Value,
+    input_path: Option<&str>,
+) -> String {
+    if let Some(d) = output_dir_override.filter(|d| !d.is_empty()) {
         return d.to_string();
     }
-    let configurations = output
-        .configurations
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
+    let configurations = configurations.as_array().map(Vec::as_slice).unwrap_or(&[]);
     let conf = batch_conf_folder(
-        output.platform.as_deref().unwrap_or("linux"),
+        platform.unwrap_or("linux"),
         configurations,
-        &output.extra_parameters,
+        extra_parameters,
     );
-    let input = input.map(|i| output_folder(&i.path)).unwrap_or_default();
+    let input = input_path.map(output_folder).unwrap_or_default();
     join(&join(batch_dir, &conf), &input)
 }
 
