@@ -84,6 +84,12 @@ pub struct OutputWithInput {
 /// Records an output (and creates its commit, project, test input and batch
 /// as needed). Returns the stored output.
 pub fn record_output(conn: &mut DbConn, rec: &OutputRecord) -> Result<OutputWithInput, DbError> {
+    // Most results belong to a commit, batch and input that exist already:
+    // two statements without a transaction. Otherwise, or when the fast path
+    // meets a concurrent deletion, the full get-or-create transaction.
+    if let Some(done) = crate::dispatch!(conn, record_output_fast(rec))? {
+        return Ok(done);
+    }
     crate::dispatch_tx!(conn, record_output(rec))
 }
 

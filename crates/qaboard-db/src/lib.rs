@@ -74,9 +74,11 @@ pub mod backend {
         pub type Conn = ::diesel::PgConnection;
         /// SQL type of time-zone-aware timestamps.
         pub type TzType = ::diesel::sql_types::Timestamptz;
+        /// Locks the selected rows for an update that changes no key, so that
+        /// foreign-key checks of concurrent inserts (`KEY SHARE`) do not wait.
         macro_rules! for_update {
             ($q:expr) => {
-                $q.for_update()
+                $q.for_no_key_update()
             };
         }
         /// A JSON column, read as its text (see `read::JsonText`).
@@ -91,6 +93,16 @@ pub mod backend {
                 ::diesel::dsl::sql::<::diesel::sql_types::Nullable<::diesel::sql_types::Text>>(
                     "(test_inputs.data -> 'metadata')::text",
                 )
+            };
+        }
+        /// The conflict target of the output upsert: the expressions of the
+        /// `outputs_identity` unique index.
+        const OUTPUT_IDENTITY: &str =
+            "batch_id, test_input_id, COALESCE(platform, ''), md5(configurations::text), md5(extra_parameters::text)";
+        /// Held around a write made outside a transaction: nothing on PostgreSQL.
+        macro_rules! single_writer {
+            () => {
+                ()
             };
         }
         include!("ops.rs");
@@ -118,6 +130,15 @@ pub mod backend {
         macro_rules! input_metadata_text {
             () => {
                 test_inputs::data.nullable()
+            };
+        }
+        /// See the PostgreSQL module; SQLite compares the JSONB blobs.
+        const OUTPUT_IDENTITY: &str =
+            "batch_id, test_input_id, ifnull(platform, ''), configurations, extra_parameters";
+        /// Held around a write made outside a transaction: this process's writer lock.
+        macro_rules! single_writer {
+            () => {
+                crate::sqlite_write_lock()
             };
         }
         include!("ops.rs");

@@ -424,25 +424,6 @@ fn get_or_create_test_input(conn: &mut Conn, database: &str, path: &str) -> Resu
     find(conn)?.ok_or_else(|| DbError::NotFound("test input vanished".into()))
 }
 
-fn find_output_by_identity(
-    conn: &mut Conn,
-    batch_id: i32,
-    test_input_id: i32,
-    platform: &str,
-    configurations: &Value,
-    extra_parameters: &Value,
-) -> Result<Option<OutputRow>, DbError> {
-    Ok(outputs::table
-        .filter(outputs::batch_id.eq(batch_id))
-        .filter(outputs::test_input_id.eq(test_input_id))
-        .filter(outputs::platform.eq(platform))
-        .filter(outputs::configurations.eq(configurations))
-        .filter(outputs::extra_parameters.eq(extra_parameters))
-        .select(output_cols!())
-        .first::<OutputRow>(conn)
-        .optional()?)
-}
-
 fn find_output(conn: &mut Conn, id: i32) -> Result<Option<OutputRow>, DbError> {
     Ok(outputs::table.filter(outputs::id.eq(id)).select(output_cols!()).first::<OutputRow>(conn).optional()?)
 }
@@ -454,6 +435,177 @@ fn find_test_input(conn: &mut Conn, id: Option<i32>) -> Result<Option<TestInputR
         .select(input_cols!())
         .first::<TestInputRow>(conn)
         .optional()?)
+}
+
+/// Inserts the output, or updates the one with the same identity (batch,
+/// input, platform, configurations, tuning parameters), in one statement that
+/// is race-free against concurrent writers of the same identity. Status
+/// rules: running implies pending; metrics and failure are only written once
+/// the output is finished.
+fn upsert_output(conn: &mut Conn, batch_id: i32, input_id: i32, rec: &OutputRecord) -> Result<OutputRow, DbError> {
+    let is_pending = rec.is_running || rec.is_pending;
+    let failed = !is_pending && (rec.is_failed || rules::truthy(rec.metrics.get("is_failed")));
+    let empty = Value::Object(Map::new());
+    let query = UpsertOutput {
+        batch_id,
+        input_id,
+        rec,
+        created: now_naive(),
+        is_pending,
+        failed,
+        metrics: if is_pending { &empty } else { &rec.metrics },
+    };
+    Ok(query.get_result::<OutputRow>(conn)?)
+}
+
+/// The output upsert as a query type of its own: its conflict target is an
+/// expression index, which diesel's `on_conflict` cannot name, and unlike
+/// `sql_query` a type with a static query id is prepared once per connection
+/// instead of being parsed and planned by the database on every call.
+struct UpsertOutput<'a> {
+    batch_id: i32,
+    input_id: i32,
+    rec: &'a OutputRecord,
+    created: NaiveDateTime,
+    is_pending: bool,
+    failed: bool,
+    metrics: &'a Value,
+}
+
+/// The prepared-statement cache key of [`UpsertOutput`].
+struct UpsertOutputId;
+
+impl diesel::query_builder::QueryId for UpsertOutput<'_> {
+    type QueryId = UpsertOutputId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+type Backend = <Conn as diesel::Connection>::Backend;
+
+impl diesel::query_builder::QueryFragment<Backend> for UpsertOutput<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        use diesel::sql_types::{Bool, Integer, Jsonb, Nullable, Text, Timestamp};
+        let rec = self.rec;
+        out.push_sql(
+            "INSERT INTO outputs (batch_id, test_input_id, platform, configurations, extra_parameters, \
+             created_date, deleted, output_type, output_dir_override, is_pending, is_running, is_failed, \
+             metrics, data) VALUES (",
+        );
+        out.push_bind_param::<Integer, _>(&self.batch_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&self.input_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&rec.platform)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(&rec.configurations)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(&rec.extra_parameters)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.created)?;
+        out.push_sql(", false, ");
+        out.push_bind_param::<Text, _>(&rec.output_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&rec.output_directory)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.is_pending)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&rec.is_running)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.failed)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(self.metrics)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(&rec.data)?;
+        out.push_sql(") ON CONFLICT (");
+        out.push_sql(OUTPUT_IDENTITY);
+        out.push_sql(
+            ") DO UPDATE SET output_type = excluded.output_type, data = excluded.data, deleted = false, \
+             output_dir_override = excluded.output_dir_override, is_running = excluded.is_running, \
+             is_pending = excluded.is_pending, \
+             metrics = CASE WHEN excluded.is_pending THEN outputs.metrics ELSE excluded.metrics END, \
+             is_failed = CASE WHEN excluded.is_pending THEN outputs.is_failed ELSE excluded.is_failed END \
+             RETURNING id, batch_id, created_date, deleted, output_dir_override, output_type, test_input_id, \
+             platform, configurations, extra_parameters, is_pending, is_running, is_failed, metrics, data",
+        );
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::Query for UpsertOutput<'_> {
+    type SqlType = diesel::dsl::SqlTypeOf<(
+        outputs::id,
+        outputs::batch_id,
+        outputs::created_date,
+        outputs::deleted,
+        outputs::output_dir_override,
+        outputs::output_type,
+        outputs::test_input_id,
+        outputs::platform,
+        outputs::configurations,
+        outputs::extra_parameters,
+        outputs::is_pending,
+        outputs::is_running,
+        outputs::is_failed,
+        outputs::metrics,
+        outputs::data,
+    )>;
+}
+
+impl RunQueryDsl<Conn> for UpsertOutput<'_> {}
+
+/// The common case of [`record_output`] in two statements and no
+/// transaction: the commit, batch and test input exist and need no change, so
+/// the only write is the output's upsert, atomic on its own. Returns `None`
+/// (having written nothing) when anything else must be created or updated,
+/// or when a row it found is deleted before the upsert (a foreign key
+/// violation); the caller then runs [`record_output`] in a transaction.
+pub fn record_output_fast(conn: &mut Conn, rec: &OutputRecord) -> Result<Option<OutputWithInput>, DbError> {
+    let env = &rec.commit;
+    let found = ci_commits::table
+        .left_join(
+            batches::table.on(batches::ci_commit_id
+                .eq(ci_commits::id.nullable())
+                .and(batches::label.eq(rec.batch_label.clone()))),
+        )
+        .left_join(
+            // (`on` clauses take owned values)
+            test_inputs::table.on(test_inputs::database
+                .eq(rec.database.clone())
+                .and(test_inputs::path.eq(rec.input_path.clone()))),
+        )
+        .filter(ci_commits::project_id.eq(&env.project))
+        .filter(ci_commits::hexsha.eq(&env.hexsha))
+        .select((commit_cols!(), batch_cols!().nullable(), input_cols!().nullable()))
+        .first::<(CommitRow, Option<BatchRow>, Option<TestInputRow>)>(conn)
+        .optional()?;
+    let Some((commit, Some(batch), Some(input))) = found else { return Ok(None) };
+    let fresh = commit.latest_output_datetime.is_some_and(|t| {
+        (Utc::now() - t).num_milliseconds() < LATEST_OUTPUT_PRECISION_MS
+            && commit.authored_datetime.is_none_or(|a| t > a)
+    });
+    let metadata_current = match rec.input_metadata.as_ref().filter(|m| rules::truthy(Some(m))) {
+        Some(meta) => input.data.get("metadata") == Some(meta),
+        None => true,
+    };
+    let unchanged = fresh
+        && metadata_current
+        && batch.data.get("type").and_then(Value::as_str) == Some(rec.job_type.as_str())
+        && rec.commit_dir_override.as_ref().is_none_or(|o| *o == commit.commit_dir_override);
+    if !unchanged {
+        return Ok(None);
+    }
+    let output = {
+        let _writer = single_writer!();
+        match upsert_output(conn, batch.id, input.id, rec) {
+            Ok(o) => o,
+            Err(DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ))) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(Some(OutputWithInput { output: output.into(), test_input: Some(input.into()) }))
 }
 
 /// See [`crate::ingest::record_output`].
@@ -512,80 +664,7 @@ pub fn record_output(conn: &mut Conn, rec: &OutputRecord) -> Result<OutputWithIn
         set_batch_data(conn, batch.id, &rules::merge_shallow(&locked, &patch))?;
     }
 
-    // Status rules: running implies pending; metrics and failure only once finished.
-    let is_pending = rec.is_running || rec.is_pending;
-    let failed = !is_pending && (rec.is_failed || rules::truthy(rec.metrics.get("is_failed")));
-    let empty = Value::Object(Map::new());
-    let update = |conn: &mut Conn, id: i32| -> Result<OutputRow, DbError> {
-        let target = outputs::table.filter(outputs::id.eq(id));
-        let common = (
-            outputs::output_type.eq(&rec.output_type),
-            outputs::data.eq(&rec.data),
-            outputs::deleted.eq(false),
-            outputs::output_dir_override.eq(rec.output_directory.as_deref()),
-            outputs::is_running.eq(rec.is_running),
-            outputs::is_pending.eq(is_pending),
-        );
-        Ok(if is_pending {
-            diesel::update(target).set(common).returning(output_cols!()).get_result(conn)?
-        } else {
-            diesel::update(target)
-                .set((common, outputs::metrics.eq(&rec.metrics), outputs::is_failed.eq(failed)))
-                .returning(output_cols!())
-                .get_result(conn)?
-        })
-    };
-    let existing = find_output_by_identity(
-        conn,
-        batch.id,
-        input.id,
-        &rec.platform,
-        &rec.configurations,
-        &rec.extra_parameters,
-    )?;
-    let output = match existing {
-        Some(o) => update(conn, o.id)?,
-        None => {
-            // A new output is written whole in one statement.
-            let inserted = diesel::insert_into(outputs::table)
-                .values((
-                    outputs::batch_id.eq(batch.id),
-                    outputs::test_input_id.eq(input.id),
-                    outputs::platform.eq(&rec.platform),
-                    outputs::configurations.eq(&rec.configurations),
-                    outputs::extra_parameters.eq(&rec.extra_parameters),
-                    outputs::created_date.eq(now),
-                    outputs::deleted.eq(false),
-                    outputs::output_type.eq(&rec.output_type),
-                    outputs::output_dir_override.eq(rec.output_directory.as_deref()),
-                    outputs::is_pending.eq(is_pending),
-                    outputs::is_running.eq(rec.is_running),
-                    outputs::is_failed.eq(failed),
-                    outputs::metrics.eq(if is_pending { &empty } else { &rec.metrics }),
-                    outputs::data.eq(&rec.data),
-                ))
-                .on_conflict_do_nothing()
-                .returning(output_cols!())
-                .get_result::<OutputRow>(conn)
-                .optional()?;
-            match inserted {
-                Some(row) => row,
-                // A concurrent writer created it first: update theirs.
-                None => {
-                    let theirs = find_output_by_identity(
-                        conn,
-                        batch.id,
-                        input.id,
-                        &rec.platform,
-                        &rec.configurations,
-                        &rec.extra_parameters,
-                    )?
-                    .ok_or_else(|| DbError::NotFound("output vanished".into()))?;
-                    update(conn, theirs.id)?
-                }
-            }
-        }
-    };
+    let output = upsert_output(conn, batch.id, input.id, rec)?;
 
     // Activity timestamps and the commit's storage folder, written only when they change.
     let new_override = rec.commit_dir_override.clone().unwrap_or_else(|| commit.commit_dir_override.clone());
