@@ -77,6 +77,7 @@ fn run() -> Result<()> {
         body_limit: settings.body_limit,
         storage_root: settings.storage_root.clone(),
         data_dir: settings.data_dir.clone(),
+        cache: std::sync::Arc::new(qaboard_api::cache::ResponseCache::new(settings.cache_bytes)),
     });
     let pool = web::Data::new(pool);
     let addr = settings.listen_addr()?;

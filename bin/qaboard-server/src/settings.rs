@@ -26,6 +26,8 @@ pub struct Settings {
     pub storage_root: String,
     pub url: Option<String>,
     pub body_limit: usize,
+    /// Size bound of the response cache of heavy reads, in bytes (0: off).
+    pub cache_bytes: usize,
     pub workers: Option<usize>,
     pub db_host: Option<String>,
     pub db_port: Option<u16>,
@@ -49,6 +51,7 @@ impl Default for Settings {
             storage_root: "/mnt/qaboard".into(),
             url: None,
             body_limit: 16 * 1024 * 1024,
+            cache_bytes: qaboard_api::DEFAULT_CACHE_BYTES,
             workers: None,
             db_host: None,
             db_port: None,

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod error;
 pub mod fields;
 pub mod groups;
@@ -34,7 +35,13 @@ pub struct ApiConfig {
     pub storage_root: String,
     /// The server's data folder (shared files such as test groups).
     pub data_dir: std::path::PathBuf,
+    /// Rendered answers of the heavy reads, shared by the server's workers
+    /// (see [`cache`]); `ResponseCache::new(0)` disables it.
+    pub cache: std::sync::Arc<cache::ResponseCache>,
 }
+
+/// Default size bound of the response cache.
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -44,6 +51,7 @@ impl Default for ApiConfig {
             body_limit: 16 * 1024 * 1024,
             storage_root: qaboard_model::DEFAULT_STORAGE_ROOT.to_string(),
             data_dir: std::path::PathBuf::from("qaboard-data"),
+            cache: std::sync::Arc::new(cache::ResponseCache::new(DEFAULT_CACHE_BYTES)),
         }
     }
 }
@@ -58,10 +66,10 @@ where
 }
 
 /// A 200 response with a JSON body already serialised.
-pub fn json_bytes(bytes: Vec<u8>) -> HttpResponse {
+pub fn json_bytes(bytes: impl Into<actix_web::web::Bytes>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(bytes)
+        .body(bytes.into())
 }
 
 /// A resource of the API: methods it does not route answer 405 JSON, and

@@ -1,8 +1,9 @@
 //! Reads of the webapp and of `qa batch` / `qa optimize`.
+use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use qaboard_db::read::{self, CommitWindow};
-use qaboard_db::DbPool;
+use qaboard_db::{DbConn, DbPool};
 use qaboard_model::aggregate::metric_names;
 use qaboard_model::rules::reference_branch;
 use qaboard_model::time::{iso_naive, iso_utc, parse_client_datetime};
@@ -34,6 +35,58 @@ async fn heavy_read_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
         .acquire()
         .await
         .ok()
+}
+
+/// Serves a heavy read: from the response cache while the database is
+/// unchanged since the answer was rendered, otherwise by running `load` on
+/// one consistent snapshot (at most one such read per core at a time), then
+/// `render` once the connection is back in the pool, and caching the answer.
+/// `key` must name everything the answer depends on besides the data.
+async fn cached_read<D, L, R>(
+    pool: web::Data<DbPool>,
+    cfg: web::Data<ApiConfig>,
+    key: String,
+    load: L,
+    render: R,
+) -> Result<HttpResponse, ApiError>
+where
+    D: Send + 'static,
+    L: FnOnce(&mut DbConn) -> Result<D, ApiError> + Send + 'static,
+    R: FnOnce(D) -> Vec<u8> + Send + 'static,
+{
+    let cache = cfg.cache.clone();
+    if cache.enabled() {
+        let (pool, cache, key) = (pool.clone(), cache.clone(), key.clone());
+        let hit = run_db(move || {
+            let mut conn = pool.get()?;
+            let version = pool.data_version(&mut conn)?;
+            Ok(cache.get(&key, &version))
+        })
+        .await?;
+        if let Some(body) = hit {
+            return Ok(json_bytes(body));
+        }
+    }
+    let _permit = heavy_read_permit().await;
+    let body = run_db(move || {
+        let mut conn = pool.get()?;
+        if cache.enabled() {
+            // Another request may have rendered it while this one waited.
+            let version = pool.data_version(&mut conn)?;
+            if let Some(body) = cache.get(&key, &version) {
+                return Ok(body);
+            }
+        }
+        let (version, data) = pool.snapshot_read(&mut conn, load)?;
+        drop(conn);
+        let body = Bytes::from(render(data));
+        if cache.enabled() {
+            cache.put(key, version, body.clone());
+        }
+        Ok(body)
+    })
+    .await?;
+    Ok(json_bytes(body))
 }
 
 fn required_project(p: Option<String>) -> Result<String, ApiError> {
@@ -78,15 +131,21 @@ pub async fn get_commit(
         .or(q.commit.filter(|c| !c.is_empty()));
     let batch = q.batch.filter(|b| !b.is_empty());
     let branch = q.branch.filter(|b| !b.is_empty());
-    let _permit = heavy_read_permit().await;
-    let body = run_db(move || {
-        let mut conn = pool.get()?;
+    let key = format!(
+        "commit\n{project}\n{}\n{}\n{}\n{}",
+        sha.as_deref().unwrap_or(""),
+        branch.as_deref().unwrap_or(""),
+        batch.as_deref().unwrap_or(""),
+        metric_names.join("\n")
+    );
+    let storage_root = cfg.storage_root.clone();
+    let load = move |conn: &mut DbConn| {
         let sha = match sha {
             Some(s) => s,
             None => {
                 let branch = match branch {
                     Some(b) => b,
-                    None => read::project(&mut conn, &project)?
+                    None => read::project(conn, &project)?
                         .and_then(|p| {
                             p.data
                                 .get("qatools_config")
@@ -94,7 +153,7 @@ pub async fn get_commit(
                         })
                         .unwrap_or_else(|| qaboard_model::DEFAULT_REFERENCE_BRANCH.to_string()),
                 };
-                read::latest_successful_commit(&mut conn, &project, &branch, batch.as_deref())?
+                read::latest_successful_commit(conn, &project, &branch, batch.as_deref())?
                     .ok_or_else(|| {
                         ApiError::NotFound(format!(
                             "no commit of {project} on {branch} has results"
@@ -103,7 +162,7 @@ pub async fn get_commit(
             }
         };
         let tree = read::commit_tree(
-            &mut conn,
+            conn,
             &project,
             &sha,
             batch.as_deref(),
@@ -114,17 +173,19 @@ pub async fn get_commit(
                 "Sorry, we could not find any data on commit {sha} in project {project}."
             ))
         })?;
-        drop(conn);
-        let opts = CommitViewOptions {
-            metric_names,
-            with_outputs: true,
-            only_batches: batch.map(|b| vec![b]),
-            default_storage_root: cfg.storage_root.clone(),
+        Ok((tree, metric_names, batch))
+    };
+    let render =
+        move |(tree, metric_names, batch): (read::CommitTree, Vec<String>, Option<String>)| {
+            let opts = CommitViewOptions {
+                metric_names,
+                with_outputs: true,
+                only_batches: batch.map(|b| vec![b]),
+                default_storage_root: storage_root,
+            };
+            commit_json(&tree, None, &opts)
         };
-        Ok(commit_json(&tree, None, &opts))
-    })
-    .await?;
-    Ok(json_bytes(body))
+    cached_read(pool, cfg, key, load, render).await
 }
 
 /// Query parameters of the commits list.
@@ -203,25 +264,36 @@ pub async fn get_commits(
         only_batches: only_batch.map(|b| vec![b]),
         default_storage_root: cfg.storage_root.clone(),
     };
-    let _permit = heavy_read_permit().await;
-    let body = run_db(move || {
-        let mut conn = pool.get()?;
-        let project = read::project(&mut conn, &window.project)?;
-        let commits = read::commits_in_window(&mut conn, &window)?;
-        drop(conn);
-        let mut out = Vec::with_capacity(commits.len() * 512 + 2);
-        out.push(b'[');
-        for (i, c) in commits.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+    let key = format!(
+        "commits\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        window.project,
+        window.branch.as_deref().unwrap_or(""),
+        window.committer.as_deref().unwrap_or(""),
+        window.from.to_rfc3339(),
+        window.to.to_rfc3339(),
+        window.with_outputs,
+        window.batch.as_deref().unwrap_or(""),
+        opts.metric_names.join("\n")
+    );
+    let load = move |conn: &mut DbConn| {
+        let project = read::project(conn, &window.project)?;
+        let commits = read::commits_in_window(conn, &window)?;
+        Ok((project, commits))
+    };
+    let render =
+        move |(project, commits): (Option<qaboard_model::Project>, Vec<read::CommitTree>)| {
+            let mut out = Vec::with_capacity(commits.len() * 512 + 2);
+            out.push(b'[');
+            for (i, c) in commits.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&commit_json(c, project.as_ref(), &opts));
             }
-            out.extend_from_slice(&commit_json(c, project.as_ref(), &opts));
-        }
-        out.push(b']');
-        Ok(out)
-    })
-    .await?;
-    Ok(json_bytes(body))
+            out.push(b']');
+            out
+        };
+    cached_read(pool, cfg, key, load, render).await
 }
 
 /// Query with a project.

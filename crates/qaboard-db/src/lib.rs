@@ -16,9 +16,11 @@ pub mod rows;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod version;
 
 pub use error::DbError;
 pub use pool::{redact_url, resolve_database_url, Backend, DbConfig, DbConn, DbParts, DbPool};
+pub use version::DataVersion;
 
 /// SQLite allows one writer at a time; writers of this process wait for
 /// each other on this lock (fair, no sleeping) rather than on SQLite's busy

@@ -58,8 +58,12 @@ impl DbConfig {
 pub enum DbPool {
     /// PostgreSQL pool.
     Pg(Pool<ConnectionManager<PgConnection>>),
-    /// SQLite pool.
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    /// SQLite pool, and the connection that watches the file for commits
+    /// (see [`crate::version`]).
+    Sqlite(
+        Pool<ConnectionManager<SqliteConnection>>,
+        crate::version::SqliteWatch,
+    ),
 }
 
 /// A connection checked out of a [`DbPool`].
@@ -177,7 +181,7 @@ impl DbPool {
                     .connection_customizer(Box::new(SqliteCustomizer { echo: config.echo }))
                     .build(manager)
                     .map_err(|e| DbError::Config(format!("cannot open SQLite file {path}: {e}")))?;
-                Ok(DbPool::Sqlite(pool))
+                Ok(DbPool::Sqlite(pool, crate::version::SqliteWatch::new(path)))
             }
         }
     }
@@ -189,7 +193,7 @@ impl DbPool {
                 .get()
                 .map(DbConn::Pg)
                 .map_err(|e| DbError::PoolExhausted(e.to_string())),
-            DbPool::Sqlite(p) => p
+            DbPool::Sqlite(p, _) => p
                 .get()
                 .map(DbConn::Sqlite)
                 .map_err(|e| DbError::PoolExhausted(e.to_string())),
@@ -200,7 +204,7 @@ impl DbPool {
     pub fn backend(&self) -> Backend {
         match self {
             DbPool::Pg(_) => Backend::Postgres,
-            DbPool::Sqlite(_) => Backend::Sqlite,
+            DbPool::Sqlite(..) => Backend::Sqlite,
         }
     }
 

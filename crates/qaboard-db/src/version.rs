@@ -1,0 +1,147 @@
+//! Versions of the committed state of a database, so that answers computed
+//! from it can be reused until something is written.
+//!
+//! A [`DataVersion`] is equal to an earlier one only if no transaction
+//! committed in between, whoever the writer: this server, another server
+//! process, the original backend or `psql`.
+//!
+//! - PostgreSQL: the transaction snapshot (`txid_current_snapshot()`: the
+//!   oldest running transaction, the next transaction id and the ids in
+//!   progress). Two equal snapshots see exactly the same transactions.
+//!   Any write to the cluster changes it, so the version is conservative.
+//! - SQLite: `PRAGMA data_version` of a connection kept only for this, which
+//!   never writes: its value changes whenever any connection (of this or
+//!   another process) commits to the file.
+use std::sync::{Arc, Mutex, PoisonError};
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel::SqliteConnection;
+
+use crate::{DbConn, DbError, DbPool};
+
+/// A version of the committed state of a database (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DataVersion(String);
+
+/// The SQLite connection that watches a database file for commits.
+#[derive(Clone)]
+pub struct SqliteWatch(Arc<Mutex<WatchState>>);
+
+struct WatchState {
+    path: String,
+    conn: Option<SqliteConnection>,
+    /// Counts (re)openings: `data_version` values of two connections are
+    /// not comparable.
+    epoch: u64,
+}
+
+impl SqliteWatch {
+    pub(crate) fn new(path: &str) -> Self {
+        SqliteWatch(Arc::new(Mutex::new(WatchState {
+            path: path.to_string(),
+            conn: None,
+            epoch: 0,
+        })))
+    }
+
+    fn version(&self) -> Result<DataVersion, DbError> {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.conn.is_none() {
+            let mut conn = SqliteConnection::establish(&state.path)?;
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                "PRAGMA busy_timeout = 5000",
+            )?;
+            state.conn = Some(conn);
+            state.epoch += 1;
+        }
+        let epoch = state.epoch;
+        let conn = state.conn.as_mut().expect("opened above");
+        let v = diesel::select(diesel::dsl::sql::<BigInt>(
+            "(SELECT data_version FROM pragma_data_version())",
+        ))
+        .get_result::<i64>(conn);
+        match v {
+            Ok(v) => Ok(DataVersion(format!("sqlite:{epoch}:{v}"))),
+            Err(e) => {
+                // Reopened on the next call.
+                state.conn = None;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+fn pg_snapshot(c: &mut PgConnection) -> Result<DataVersion, DbError> {
+    let s = diesel::select(diesel::dsl::sql::<Text>("txid_current_snapshot()::text"))
+        .get_result::<String>(c)?;
+    Ok(DataVersion(format!("pg:{s}")))
+}
+
+impl DbPool {
+    /// The current version of the committed data.
+    pub fn data_version(&self, conn: &mut DbConn) -> Result<DataVersion, DbError> {
+        match (self, conn) {
+            (DbPool::Sqlite(_, watch), _) => watch.version(),
+            (DbPool::Pg(_), DbConn::Pg(c)) => pg_snapshot(c),
+            (DbPool::Pg(_), DbConn::Sqlite(_)) => Err(DbError::Config(
+                "a SQLite connection for a PostgreSQL pool".into(),
+            )),
+        }
+    }
+
+    /// Runs the reads of `f` on one consistent view of the database and
+    /// returns, with `f`'s result, a version of the data they saw: if
+    /// [`data_version`](Self::data_version) later returns the same version,
+    /// `f` would read the same again.
+    pub fn snapshot_read<T, E>(
+        &self,
+        conn: &mut DbConn,
+        f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<(DataVersion, T), E>
+    where
+        E: From<DbError>,
+    {
+        // SQLite: the version is taken before the reads, so a commit in
+        // between makes the answer newer than its version (a later miss),
+        // never older.
+        let version = match self {
+            DbPool::Sqlite(_, watch) => Some(watch.version()?),
+            DbPool::Pg(_) => None,
+        };
+        let begin = match conn {
+            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(
+                &mut **c,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            ),
+            DbConn::Sqlite(c) => {
+                AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN DEFERRED")
+            }
+        };
+        begin.map_err(DbError::from)?;
+        let result = (|| {
+            let version = match (version, &mut *conn) {
+                (Some(v), _) => v,
+                // Inside the transaction: the snapshot every read of `f` uses.
+                (None, DbConn::Pg(c)) => pg_snapshot(c)?,
+                (None, DbConn::Sqlite(_)) => {
+                    return Err(
+                        DbError::Config("a SQLite connection for a PostgreSQL pool".into()).into(),
+                    )
+                }
+            };
+            Ok::<_, E>((version, f(conn)?))
+        })();
+        let end = match (&result, conn) {
+            (Ok(_), DbConn::Pg(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
+            (Ok(_), DbConn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
+            (Err(_), DbConn::Pg(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
+            (Err(_), DbConn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
+        };
+        let value = result?;
+        end.map_err(DbError::from)?;
+        Ok(value)
+    }
+}

@@ -1,0 +1,212 @@
+//! The response cache of the heavy reads (commit page, commits list) never
+//! serves an answer older than the database: writes through the API, and
+//! writes made by another connection that the server knows nothing of, show
+//! in the very next read, on every backend.
+mod ingest_support;
+
+use std::sync::Arc;
+
+use diesel::RunQueryDsl;
+use ingest_support::*;
+use qaboard_api::cache::ResponseCache;
+use qaboard_api::ApiConfig;
+use qaboard_db::DbConn;
+use qaboard_tests::{encode, spawn_app, Client, TestApp, TestDb};
+use serde_json::{json, Value};
+
+fn cfg(cache: &Arc<ResponseCache>) -> ApiConfig {
+    ApiConfig {
+        cache: cache.clone(),
+        ..ApiConfig::default()
+    }
+}
+
+fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb::sqlite()];
+    dbs.extend(TestDb::postgres());
+    dbs
+}
+
+/// A write on a connection of its own, as another process would make it.
+fn external_write(app: &TestApp, pg_sql: &str, sqlite_sql: &str) {
+    let mut conn = qaboard_db::pool::establish(&app.db.url).expect("connect");
+    match &mut conn {
+        DbConn::Pg(c) => diesel::sql_query(pg_sql).execute(&mut **c),
+        DbConn::Sqlite(c) => diesel::sql_query(sqlite_sql).execute(&mut **c),
+    }
+    .expect("external write");
+}
+
+fn get_ok(c: &Client, path: &str) -> Value {
+    let r = c.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    r.json()
+}
+
+fn output(input: &str, psnr: f64) -> Value {
+    let body = with(&output_body(), "input_path", json!(input));
+    let body = with(&body, "rel_input_path", json!(input));
+    with(&body, "metrics", json!({"psnr": psnr}))
+}
+
+#[test]
+fn cached_reads_follow_every_write() {
+    for db in backends() {
+        let label = format!("{db:?}");
+        let cache = Arc::new(ResponseCache::new(8 * 1024 * 1024));
+        let app = spawn_app(db, cfg(&cache));
+        let c = Client::new(&app);
+        let body = output("a.jpg", 1.0);
+        let (project, sha) = (
+            str_of(&body, "project").to_string(),
+            str_of(&body, "commit_sha").to_string(),
+        );
+        let first = c.post("/api/v1/output/", &body).json();
+        let detail = format!(
+            "/api/v1/commit/{sha}?project={}&metrics={}",
+            encode(&project),
+            encode(r#"{"psnr":1}"#)
+        );
+        let list = format!(
+            "/api/v1/commits/?project={}&from=2026-11-01T00:00:00.000Z&to=2026-12-01T00:00:00.000Z&metrics={}",
+            encode(&project),
+            encode(r#"{"psnr":1}"#)
+        );
+        let aggregated =
+            |v: &Value| v["batches"]["default"]["aggregated_metrics"]["psnr_average"].as_f64();
+
+        // Read twice: the second answer comes from the cache, identical.
+        let d1 = get_ok(&c, &detail);
+        let d2 = get_ok(&c, &detail);
+        assert_eq!(d1, d2, "{label}");
+        assert_eq!(
+            d1["batches"]["default"]["outputs"]
+                .as_object()
+                .unwrap()
+                .len(),
+            1,
+            "{label}"
+        );
+        assert!(cache.stats().hits >= 1, "{label}: {:?}", cache.stats());
+        let l1 = get_ok(&c, &list);
+        assert_eq!(get_ok(&c, &list), l1, "{label}");
+
+        // A new output through the API.
+        c.post("/api/v1/output/", &output("b.jpg", 3.0));
+        let d = get_ok(&c, &detail);
+        assert_eq!(
+            d["batches"]["default"]["outputs"]
+                .as_object()
+                .unwrap()
+                .len(),
+            2,
+            "{label}"
+        );
+        assert_eq!(aggregated(&d), Some(2.0), "{label}");
+        assert_eq!(aggregated(&get_ok(&c, &list)[0]), Some(2.0), "{label}");
+
+        // A status change through the API.
+        let id = first["id"].as_i64().unwrap();
+        let r = c.put(
+            &format!("/api/v1/output/{id}/"),
+            &json!({"is_failed": true}),
+        );
+        assert_eq!(r.status, 200, "{label}: {}", r.body);
+        let d = get_ok(&c, &detail);
+        assert_eq!(
+            d["batches"]["default"]["failed_outputs"],
+            json!(1),
+            "{label}: {d}"
+        );
+        assert_eq!(aggregated(&d), Some(3.0), "{label}");
+
+        // Writes the server does not see: another connection changes a
+        // metric and the commit message.
+        let id2 = d["batches"]["default"]["outputs"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.parse::<i64>().unwrap())
+            .find(|k| *k != id)
+            .unwrap();
+        external_write(
+            &app,
+            &format!(r#"UPDATE outputs SET metrics = '{{"psnr": 7.5}}' WHERE id = {id2}"#),
+            &format!(r#"UPDATE outputs SET metrics = jsonb('{{"psnr": 7.5}}') WHERE id = {id2}"#),
+        );
+        let d = get_ok(&c, &detail);
+        assert_eq!(aggregated(&d), Some(7.5), "{label}: {d}");
+        assert_eq!(aggregated(&get_ok(&c, &list)[0]), Some(7.5), "{label}");
+        let sql = "UPDATE ci_commits SET message = 'edited elsewhere'";
+        external_write(&app, sql, sql);
+        assert_eq!(
+            get_ok(&c, &detail)["message"],
+            json!("edited elsewhere"),
+            "{label}"
+        );
+        assert_eq!(
+            get_ok(&c, &list)[0]["message"],
+            json!("edited elsewhere"),
+            "{label}"
+        );
+
+        // Errors are not cached: an unknown commit, then created.
+        let other = "0123456789abcdef0123456789abcdef01234567";
+        let path = format!("/api/v1/commit/{other}?project={}", encode(&project));
+        assert_eq!(c.get(&path).status, 404, "{label}");
+        c.post(
+            "/api/v1/output/",
+            &with(&output("c.jpg", 1.0), "commit_sha", json!(other)),
+        );
+        assert_eq!(c.get(&path).status, 200, "{label}");
+
+        // Different parameters are different answers.
+        let without_metrics = format!("/api/v1/commit/{sha}?project={}", encode(&project));
+        assert!(
+            aggregated(&get_ok(&c, &without_metrics)).is_none(),
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn the_cache_stays_within_its_bound_and_can_be_off() {
+    for db in backends() {
+        let label = format!("{db:?}");
+        // Room for about two answers of this size.
+        let cache = Arc::new(ResponseCache::new(24 * 1024));
+        let app = spawn_app(db, cfg(&cache));
+        let c = Client::new(&app);
+        let body = output("a.jpg", 1.0);
+        let project = str_of(&body, "project").to_string();
+        let mut shas = Vec::new();
+        for i in 0..6 {
+            let sha = format!("{i:040x}");
+            c.post("/api/v1/output/", &with(&body, "commit_sha", json!(sha)));
+            shas.push(sha);
+        }
+        for sha in &shas {
+            get_ok(
+                &c,
+                &format!("/api/v1/commit/{sha}?project={}", encode(&project)),
+            );
+            let s = cache.stats();
+            assert!(s.bytes <= 24 * 1024, "{label}: {s:?}");
+        }
+        assert!(cache.stats().entries >= 1, "{label}: {:?}", cache.stats());
+    }
+    for db in backends() {
+        let cache = Arc::new(ResponseCache::new(0));
+        let app = spawn_app(db, cfg(&cache));
+        let c = Client::new(&app);
+        let body = output("a.jpg", 1.0);
+        c.post("/api/v1/output/", &body);
+        let path = format!(
+            "/api/v1/commit/{}?project={}",
+            str_of(&body, "commit_sha"),
+            encode(str_of(&body, "project"))
+        );
+        assert_eq!(get_ok(&c, &path), get_ok(&c, &path));
+        assert_eq!(cache.stats().entries, 0);
+    }
+}
