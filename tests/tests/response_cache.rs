@@ -87,7 +87,14 @@ fn cached_reads_follow_every_write() {
             1,
             "{label}"
         );
-        assert!(cache.stats().hits >= 1, "{label}: {:?}", cache.stats());
+        // On PostgreSQL any commit in the cluster (tests running alongside)
+        // invalidates: read until one answer comes from the cache.
+        let hit = (0..100).any(|_| {
+            let before = cache.stats().hits;
+            assert_eq!(get_ok(&c, &detail), d1, "{label}");
+            cache.stats().hits > before
+        });
+        assert!(hit, "{label}: {:?}", cache.stats());
         let l1 = get_ok(&c, &list);
         assert_eq!(get_ok(&c, &list), l1, "{label}");
 

@@ -1171,3 +1171,66 @@ fn the_projects_list() {
         assert_eq!(pc["latest_commit_datetime"], "2023-07-01T10:00:00+00:00");
     });
 }
+
+#[test]
+fn the_list_aggregates_any_metric_name_like_the_commit_page() {
+    for_each_backend(ApiConfig::default(), |app| {
+        let c = Client::new(app);
+        let s = sha("names");
+        let names = [
+            "a.b",
+            "with space",
+            "q\"uote",
+            "back\\slash",
+            "é",
+            "$.x",
+            "flag",
+            "big",
+        ];
+        let values = [
+            json!({"a.b": 1, "with space": 2, "q\"uote": 3, "back\\slash": 4, "é": 5, "$.x": 6, "flag": true, "big": 1e300}),
+            json!({"a.b": 3, "with space": "say \"hi\"", "q\"uote": 5, "back\\slash": null, "é": 7.5, "$.x": 6, "flag": false, "big": 1e300}),
+        ];
+        for (i, m) in values.iter().enumerate() {
+            Out::new("agg/names", &s, "master", "2023-03-01T10:00:00+00:00")
+                .input(&format!("n{i}"))
+                .metrics(m.clone())
+                .post(&c);
+        }
+        // With and without the names SQLite's JSON paths cannot quote.
+        for subset in [
+            &names[..],
+            &[names[0], names[1], names[4], names[5], names[6], names[7]][..],
+        ] {
+            let requested: serde_json::Map<String, Value> =
+                subset.iter().map(|n| (n.to_string(), json!(1))).collect();
+            let requested = encode(&Value::Object(requested).to_string());
+            let page = get(
+                &c,
+                &format!("/api/v1/commit/{s}?project=agg%2Fnames&metrics={requested}"),
+            );
+            let window = "from=2023-03-01T00:00:00.000Z&to=2023-03-02T00:00:00.000Z";
+            let list = get(
+                &c,
+                &format!("/api/v1/commits/?project=agg%2Fnames&{window}&metrics={requested}"),
+            );
+            let from_page = agg_of(&page, "default");
+            assert_eq!(
+                agg_of(commit_of(&list, &s), "default"),
+                from_page,
+                "{subset:?}"
+            );
+            let m = from_page.as_object().unwrap();
+            assert_eq!(m["a.b_average"], json!(2.0), "{from_page}");
+            assert_eq!(m["with space_average"], json!(2.0), "{from_page}");
+            assert_eq!(m["é_median"], json!(6.25), "{from_page}");
+            assert_eq!(m["$.x_average"], json!(6.0), "{from_page}");
+            assert_eq!(m["flag_average"], json!(0.5), "{from_page}");
+            assert_eq!(m["big_median"], json!(1e300), "{from_page}");
+            if subset.len() == names.len() {
+                assert_eq!(m["q\"uote_average"], json!(4.0), "{from_page}");
+                assert_eq!(m["back\\slash_average"], json!(4.0), "{from_page}");
+            }
+        }
+    });
+}

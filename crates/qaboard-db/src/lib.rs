@@ -74,6 +74,8 @@ pub mod backend {
         use crate::schema::pg::*;
         /// The connection type of this backend.
         pub type Conn = ::diesel::PgConnection;
+        /// Whether this module is PostgreSQL's (for SQL written by hand).
+        const IS_POSTGRES: bool = true;
         /// SQL type of time-zone-aware timestamps.
         pub type TzType = ::diesel::sql_types::Timestamptz;
         /// Locks the selected rows for an update that changes no key, so that
@@ -115,6 +117,8 @@ pub mod backend {
         use crate::schema::sqlite::*;
         /// The connection type of this backend.
         pub type Conn = ::diesel::SqliteConnection;
+        /// Whether this module is PostgreSQL's (for SQL written by hand).
+        const IS_POSTGRES: bool = false;
         /// SQL type of time-zone-aware timestamps.
         pub type TzType = ::diesel::sql_types::TimestamptzSqlite;
         macro_rules! for_update {

@@ -715,6 +715,70 @@ pub fn patch_output(conn: &mut Conn, id: i32, patch: &OutputPatch) -> Result<Out
 
 // ------------------------------------------------------------------- reads
 
+/// `(id, batch_id, metrics)` of an output, the metrics as JSON object text.
+#[derive(diesel::QueryableByName)]
+struct PickedMetricsRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    id: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    batch_id: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    metrics: String,
+}
+
+/// The valid outputs of the batches `id_list` (integers from the database,
+/// comma separated) with, as their metrics, an object of only the requested
+/// names: the database reads a few values instead of sending every metrics
+/// document. `None` when the names cannot be asked that way (too many for
+/// one call, or on SQLite a name its JSON paths cannot quote); the caller
+/// then loads whole documents.
+fn picked_metrics(
+    conn: &mut Conn,
+    id_list: &str,
+    names: &[String],
+) -> Result<Option<Vec<(i32, Option<i32>, String)>>, DbError> {
+    use std::fmt::Write as _;
+    if names.len() > 32 || (!IS_POSTGRES && names.iter().any(|n| n.contains(['"', '\\']))) {
+        return Ok(None);
+    }
+    let mut sql = String::from("SELECT id, batch_id, ");
+    let mut binds: Vec<String> = Vec::new();
+    if IS_POSTGRES {
+        // Values of any type: only numbers and booleans count, later.
+        sql.push_str("jsonb_build_object(");
+        for (i, name) in names.iter().enumerate() {
+            let n = i + 1;
+            let _ = write!(sql, "{}${n}::text, metrics -> ${n}::text", if i > 0 { ", " } else { "" });
+            binds.push(name.clone());
+        }
+        sql.push_str(")::text");
+    } else {
+        // Only numbers and booleans: other values are not counted, and
+        // strings may be stored in a form SQLite does not print as valid JSON.
+        sql.push_str("json_object(");
+        for (i, name) in names.iter().enumerate() {
+            let _ = write!(
+                sql,
+                "{}?, CASE WHEN json_type(metrics, ?) IN ('integer', 'real', 'true', 'false') THEN metrics -> ? END",
+                if i > 0 { ", " } else { "" }
+            );
+            let path = format!("$.\"{name}\"");
+            binds.extend([name.clone(), path.clone(), path]);
+        }
+        sql.push(')');
+    }
+    let _ = write!(
+        sql,
+        " AS metrics FROM outputs WHERE batch_id IN ({id_list}) AND NOT is_failed AND NOT is_pending"
+    );
+    let mut q = diesel::sql_query(sql).into_boxed();
+    for b in binds {
+        q = q.bind::<diesel::sql_types::Text, _>(b);
+    }
+    let rows: Vec<PickedMetricsRow> = q.load(conn)?;
+    Ok(Some(rows.into_iter().map(|r| (r.id, r.batch_id, r.metrics)).collect()))
+}
+
 #[derive(diesel::QueryableByName)]
 struct CountsRow {
     #[diesel(sql_type = diesel::sql_types::Integer)]
@@ -732,7 +796,7 @@ struct CountsRow {
 }
 
 /// Batches of the given commits (only `label` when given) with their output
-/// counters; with `with_outputs`, every output; with `with_metrics`, the
+/// counters; with `with_outputs`, every output; with `metric_names`, the
 /// metrics of valid outputs. Outputs are looked at only for batches labelled
 /// `detail_label` when given. A fixed number of queries whatever the sizes.
 fn load_batches_with_outputs(
@@ -741,8 +805,9 @@ fn load_batches_with_outputs(
     label: Option<&str>,
     detail_label: Option<&str>,
     with_outputs: bool,
-    with_metrics: bool,
+    metric_names: &[String],
 ) -> Result<Vec<BatchWithOutputs>, DbError> {
+    let with_metrics = !metric_names.is_empty();
     if commit_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -845,19 +910,25 @@ fn load_batches_with_outputs(
             }
         }
         if with_metrics {
-            let mut rows: Vec<(i32, Option<i32>, crate::read::JsonText)> = outputs::table
-                .filter(outputs::batch_id.eq_any(chunk))
-                .filter(outputs::is_failed.eq(false))
-                .filter(outputs::is_pending.eq(false))
-                .select((outputs::id, outputs::batch_id, json_text!(outputs::metrics, "outputs.metrics")))
-                .load(conn)?;
+            let mut rows = match picked_metrics(conn, &list, metric_names)? {
+                Some(rows) => rows,
+                None => outputs::table
+                    .filter(outputs::batch_id.eq_any(chunk))
+                    .filter(outputs::is_failed.eq(false))
+                    .filter(outputs::is_pending.eq(false))
+                    .select((outputs::id, outputs::batch_id, json_text!(outputs::metrics, "outputs.metrics")))
+                    .load::<(i32, Option<i32>, crate::read::JsonText)>(conn)?
+                    .into_iter()
+                    .map(|(id, batch_id, m)| (id, batch_id, m.0))
+                    .collect(),
+            };
             // Aggregates sum in output order, like the single-commit read.
             // Sorting here lets PostgreSQL scan by batch instead of walking
             // the primary key (a third of the query's time).
             rows.sort_unstable_by_key(|r| r.0);
             for (_, batch_id, metrics) in rows {
                 if let Some(&i) = batch_id.as_ref().and_then(|b| index.get(b)) {
-                    out[i].valid_metrics.push(metrics.0);
+                    out[i].valid_metrics.push(metrics);
                 }
             }
         }
@@ -871,10 +942,10 @@ pub fn commit_tree(
     project: &str,
     sha: &str,
     batch: Option<&str>,
-    with_metrics: bool,
+    metric_names: &[String],
 ) -> Result<Option<CommitTree>, DbError> {
     let Some(commit) = find_commit(conn, project, sha)? else { return Ok(None) };
-    let batches = load_batches_with_outputs(conn, &[commit.id], batch, None, true, with_metrics)?;
+    let batches = load_batches_with_outputs(conn, &[commit.id], batch, None, true, metric_names)?;
     let project_row = find_project(conn, project)?;
     Ok(Some(CommitTree { commit: commit.into(), data_text: None, project: project_row.map(Into::into), batches }))
 }
@@ -1047,7 +1118,7 @@ pub fn commits_in_window(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<Commit
         })
         .collect();
     let ids: Vec<i32> = commits.iter().map(|c| c.0.id).collect();
-    let mut batches = load_batches_with_outputs(conn, &ids, None, w.batch.as_deref(), w.with_outputs, w.with_metrics)?;
+    let mut batches = load_batches_with_outputs(conn, &ids, None, w.batch.as_deref(), w.with_outputs, &w.metrics)?;
     let mut by_commit: std::collections::HashMap<i32, Vec<BatchWithOutputs>> = std::collections::HashMap::new();
     for b in batches.drain(..) {
         by_commit.entry(b.batch.ci_commit_id).or_default().push(b);

@@ -146,8 +146,9 @@ pub struct CommitWindow {
     pub to: DateTime<Utc>,
     pub limit: i64,
     pub with_outputs: bool,
-    /// Load the metrics of valid outputs (for aggregation).
-    pub with_metrics: bool,
+    /// Metrics to aggregate: the valid outputs' values of these names are
+    /// loaded (only these, when outputs are not loaded whole).
+    pub metrics: Vec<String>,
     /// Load outputs and metrics only for batches with this label.
     pub batch: Option<String>,
 }
@@ -163,9 +164,9 @@ pub fn commit_tree(
     project: &str,
     sha: &str,
     batch: Option<&str>,
-    with_metrics: bool,
+    metric_names: &[String],
 ) -> Result<Option<CommitTree>, DbError> {
-    crate::dispatch!(conn, commit_tree(project, sha, batch, with_metrics))
+    crate::dispatch!(conn, commit_tree(project, sha, batch, metric_names))
 }
 
 /// Full sha of the latest commit on a branch having valid outputs.
