@@ -716,6 +716,9 @@ pub fn patch_output(conn: &mut Conn, id: i32, patch: &OutputPatch) -> Result<Out
 // ------------------------------------------------------------------- reads
 
 /// `(id, batch_id, metrics)` of an output, the metrics as JSON object text.
+type MetricsOfOutput = (i32, Option<i32>, String);
+
+/// A [`MetricsOfOutput`] as `sql_query` reads it.
 #[derive(diesel::QueryableByName)]
 struct PickedMetricsRow {
     #[diesel(sql_type = diesel::sql_types::Integer)]
@@ -736,7 +739,7 @@ fn picked_metrics(
     conn: &mut Conn,
     id_list: &str,
     names: &[String],
-) -> Result<Option<Vec<(i32, Option<i32>, String)>>, DbError> {
+) -> Result<Option<Vec<MetricsOfOutput>>, DbError> {
     use std::fmt::Write as _;
     if names.len() > 32 || (!IS_POSTGRES && names.iter().any(|n| n.contains(['"', '\\']))) {
         return Ok(None);
