@@ -715,71 +715,81 @@ pub fn patch_output(conn: &mut Conn, id: i32, patch: &OutputPatch) -> Result<Out
 
 // ------------------------------------------------------------------- reads
 
-/// `(id, batch_id, metrics)` of an output, the metrics as JSON object text.
-type MetricsOfOutput = (i32, Option<i32>, String);
-
-/// A [`MetricsOfOutput`] as `sql_query` reads it.
+/// An output's state and, when it is valid, the requested metrics as a JSON
+/// object text.
 #[derive(diesel::QueryableByName)]
-struct PickedMetricsRow {
+struct OutputStateRow {
     #[diesel(sql_type = diesel::sql_types::Integer)]
     id: i32,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
     batch_id: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    metrics: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_pending: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_running: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_failed: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    deleted: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    metrics: Option<String>,
 }
 
-/// The valid outputs of the batches `id_list` (integers from the database,
-/// comma separated) with, as their metrics, an object of only the requested
-/// names: the database reads a few values instead of sending every metrics
-/// document. `None` when the names cannot be asked that way (too many for
-/// one call, or on SQLite a name its JSON paths cannot quote); the caller
-/// then loads whole documents.
-fn picked_metrics(
-    conn: &mut Conn,
-    id_list: &str,
-    names: &[String],
-) -> Result<Option<Vec<MetricsOfOutput>>, DbError> {
+/// Every output of the batches `id_list` (integers from the database, comma
+/// separated) with its state, and for the valid ones an object of only the
+/// requested metrics: the database reads a few values instead of sending
+/// every metrics document. `None` when no metric is asked, or when the names
+/// cannot be asked that way (too many for one statement, or on SQLite a name
+/// its JSON paths cannot quote).
+fn scan_with_metrics(conn: &mut Conn, id_list: &str, names: &[String]) -> Result<Option<Vec<OutputStateRow>>, DbError> {
     use std::fmt::Write as _;
-    if names.len() > 32 || (!IS_POSTGRES && names.iter().any(|n| n.contains(['"', '\\']))) {
+    if names.is_empty() || names.len() > 32 || (!IS_POSTGRES && names.iter().any(|n| n.contains(['"', '\\']))) {
         return Ok(None);
     }
-    let mut sql = String::from("SELECT id, batch_id, ");
+    let mut picked = String::new();
     let mut binds: Vec<String> = Vec::new();
     if IS_POSTGRES {
-        // Values of any type: only numbers and booleans count, later.
-        sql.push_str("jsonb_build_object(");
+        // `{"<name>":<value>,...}` written by concatenation, the cheapest
+        // form (each key comes JSON-escaped as a parameter); missing values
+        // are null, which counts like missing. Values of any type: only
+        // numbers and booleans count, later.
+        picked.push_str("'{'");
         for (i, name) in names.iter().enumerate() {
-            let n = i + 1;
-            let _ = write!(sql, "{}${n}::text, metrics -> ${n}::text", if i > 0 { ", " } else { "" });
+            let (key, name_param) = (2 * i + 1, 2 * i + 2);
+            let comma = if i > 0 { "','" } else { "''" };
+            let _ = write!(
+                picked,
+                " || {comma} || ${key}::text || COALESCE((metrics -> ${name_param}::text)::text, 'null')"
+            );
+            binds.push(format!("{}:", serde_json::Value::String(name.clone())));
             binds.push(name.clone());
         }
-        sql.push_str(")::text");
+        picked.push_str(" || '}'");
     } else {
         // Only numbers and booleans: other values are not counted, and
         // strings may be stored in a form SQLite does not print as valid JSON.
-        sql.push_str("json_object(");
+        picked.push_str("json_object(");
         for (i, name) in names.iter().enumerate() {
             let _ = write!(
-                sql,
+                picked,
                 "{}?, CASE WHEN json_type(metrics, ?) IN ('integer', 'real', 'true', 'false') THEN metrics -> ? END",
                 if i > 0 { ", " } else { "" }
             );
             let path = format!("$.\"{name}\"");
             binds.extend([name.clone(), path.clone(), path]);
         }
-        sql.push(')');
+        picked.push(')');
     }
-    let _ = write!(
-        sql,
-        " AS metrics FROM outputs WHERE batch_id IN ({id_list}) AND NOT is_failed AND NOT is_pending"
+    let sql = format!(
+        "SELECT id, batch_id, is_pending, is_running, is_failed, deleted, \
+         CASE WHEN is_failed OR is_pending THEN NULL ELSE {picked} END AS metrics \
+         FROM outputs WHERE batch_id IN ({id_list})"
     );
     let mut q = diesel::sql_query(sql).into_boxed();
     for b in binds {
         q = q.bind::<diesel::sql_types::Text, _>(b);
     }
-    let rows: Vec<PickedMetricsRow> = q.load(conn)?;
-    Ok(Some(rows.into_iter().map(|r| (r.id, r.batch_id, r.metrics)).collect()))
+    Ok(Some(q.load(conn)?))
 }
 
 #[derive(diesel::QueryableByName)]
@@ -888,9 +898,34 @@ fn load_batches_with_outputs(
             }
             continue;
         }
-        // Counters computed by the database. The ids are integers we read
-        // from it, so writing them into the statement is safe.
+        // The ids are integers we read from the database: writing them into
+        // the statement is safe.
         let list = chunk.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+        // With metrics: one scan gives each output's state and, for valid
+        // ones, the requested metrics; the counters are summed here.
+        if let Some(mut rows) = scan_with_metrics(conn, &list, metric_names)? {
+            // Aggregates sum in output order, like the single-commit read.
+            // Sorting here lets the database scan by batch instead of
+            // walking the primary key.
+            rows.sort_unstable_by_key(|r| r.id);
+            for r in rows {
+                if let Some(&i) = r.batch_id.as_ref().and_then(|b| index.get(b)) {
+                    let b = &mut out[i];
+                    let valid = !r.is_failed && !r.is_pending;
+                    let c = &mut b.counts;
+                    c.valid += i64::from(valid);
+                    c.pending += i64::from(r.is_pending);
+                    c.running += i64::from(r.is_running);
+                    c.failed += i64::from(r.is_failed);
+                    c.deleted += i64::from(r.deleted);
+                    if let (true, Some(m)) = (valid, r.metrics) {
+                        b.valid_metrics.push(m);
+                    }
+                }
+            }
+            continue;
+        }
+        // Counters computed by the database.
         let counts: Vec<CountsRow> = diesel::sql_query(format!(
             "SELECT batch_id, \
                CAST(COALESCE(SUM(CASE WHEN is_failed OR is_pending THEN 0 ELSE 1 END), 0) AS BIGINT) AS valid, \
@@ -913,25 +948,17 @@ fn load_batches_with_outputs(
             }
         }
         if with_metrics {
-            let mut rows = match picked_metrics(conn, &list, metric_names)? {
-                Some(rows) => rows,
-                None => outputs::table
-                    .filter(outputs::batch_id.eq_any(chunk))
-                    .filter(outputs::is_failed.eq(false))
-                    .filter(outputs::is_pending.eq(false))
-                    .select((outputs::id, outputs::batch_id, json_text!(outputs::metrics, "outputs.metrics")))
-                    .load::<(i32, Option<i32>, crate::read::JsonText)>(conn)?
-                    .into_iter()
-                    .map(|(id, batch_id, m)| (id, batch_id, m.0))
-                    .collect(),
-            };
-            // Aggregates sum in output order, like the single-commit read.
-            // Sorting here lets PostgreSQL scan by batch instead of walking
-            // the primary key (a third of the query's time).
+            // Names the scan cannot ask for: whole metrics documents.
+            let mut rows = outputs::table
+                .filter(outputs::batch_id.eq_any(chunk))
+                .filter(outputs::is_failed.eq(false))
+                .filter(outputs::is_pending.eq(false))
+                .select((outputs::id, outputs::batch_id, json_text!(outputs::metrics, "outputs.metrics")))
+                .load::<(i32, Option<i32>, crate::read::JsonText)>(conn)?;
             rows.sort_unstable_by_key(|r| r.0);
             for (_, batch_id, metrics) in rows {
                 if let Some(&i) = batch_id.as_ref().and_then(|b| index.get(b)) {
-                    out[i].valid_metrics.push(metrics);
+                    out[i].valid_metrics.push(metrics.0);
                 }
             }
         }
