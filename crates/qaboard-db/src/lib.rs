@@ -14,6 +14,7 @@ pub mod projects;
 pub mod read;
 pub mod rows;
 pub mod schema;
+pub mod sqlite_jsonb;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod version;

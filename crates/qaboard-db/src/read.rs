@@ -8,10 +8,11 @@ use crate::ingest::OutputWithInput;
 use crate::{DbConn, DbError};
 
 /// Declares a newtype over JSON text read from the database: PostgreSQL hands
-/// over text (`col::text`); on SQLite the JSONB column is decoded by diesel
-/// and `$from_value` turns the value into the text.
+/// over text (`col::text`); on SQLite `$from_blob` writes the JSONB blob as
+/// text directly (see [`crate::sqlite_jsonb`]), and what it cannot read is
+/// decoded by diesel and turned into text by `$from_value`.
 macro_rules! json_text_type {
-    ($(#[$doc:meta])* $name:ident, $from_value:expr) => {
+    ($(#[$doc:meta])* $name:ident, $from_blob:expr, $from_value:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Default, PartialEq, Eq, diesel::deserialize::FromSqlRow)]
         pub struct $name(pub String);
@@ -31,7 +32,11 @@ macro_rules! json_text_type {
         }
 
         impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite> for $name {
-            fn from_sql(bytes: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
+            fn from_sql(mut bytes: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
+                let from_blob: fn(&[u8]) -> Option<String> = $from_blob;
+                if let Some(text) = from_blob(bytes.read_blob()) {
+                    return Ok($name(text));
+                }
                 let v = <Value as diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
                 let to_text: fn(&Value) -> String = $from_value;
                 Ok($name(to_text(&v)))
@@ -43,17 +48,18 @@ macro_rules! json_text_type {
 json_text_type!(
     /// JSON text read from a JSON column, to be passed through into responses.
     ///
-    /// On SQLite the column is decoded by diesel and written back as text:
-    /// diesel 2.3 stores strings that need escaping in SQLite's JSONB without
-    /// the escape flag, so SQLite's own `json()` would return invalid JSON for
-    /// them (`"say "hi""`).
+    /// Not SQLite's own `json()`: diesel 2.3 stores strings that need
+    /// escaping in SQLite's JSONB without the escape flag, so `json()` would
+    /// return invalid JSON for them (`"say "hi""`).
     JsonText,
+    crate::sqlite_jsonb::to_json_text,
     |v| v.to_string()
 );
 
 json_text_type!(
     /// JSON text of a test input's `data.metadata` (empty when it has none).
     MetadataText,
+    |blob| crate::sqlite_jsonb::member_as_json_text(blob, "metadata").map(Option::unwrap_or_default),
     |v| v.get("metadata").map(Value::to_string).unwrap_or_default()
 );
 
