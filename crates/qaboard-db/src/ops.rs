@@ -532,23 +532,8 @@ impl diesel::query_builder::QueryFragment<Backend> for UpsertOutput<'_> {
 }
 
 impl diesel::query_builder::Query for UpsertOutput<'_> {
-    type SqlType = diesel::dsl::SqlTypeOf<(
-        outputs::id,
-        outputs::batch_id,
-        outputs::created_date,
-        outputs::deleted,
-        outputs::output_dir_override,
-        outputs::output_type,
-        outputs::test_input_id,
-        outputs::platform,
-        outputs::configurations,
-        outputs::extra_parameters,
-        outputs::is_pending,
-        outputs::is_running,
-        outputs::is_failed,
-        outputs::metrics,
-        outputs::data,
-    )>;
+    // The columns are unit types too: the same list names them.
+    type SqlType = diesel::dsl::SqlTypeOf<output_cols!()>;
 }
 
 impl RunQueryDsl<Conn> for UpsertOutput<'_> {}
