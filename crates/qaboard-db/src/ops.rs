@@ -723,48 +723,62 @@ struct OutputStateRow {
 /// Every output of the batches `id_list` (integers from the database, comma
 /// separated) with its state, and for the valid ones an object of only the
 /// requested metrics: the database reads a few values instead of sending
-/// every metrics document. `None` when no metric is asked, or when the names
-/// cannot be asked that way (too many for one statement, or on SQLite a name
-/// its JSON paths cannot quote).
+/// every metrics document. `None` when no metric is asked, when there are too
+/// many names for one statement, or on SQLite when a document is not one
+/// `sqlite_jsonb` reads.
 fn scan_with_metrics(conn: &mut Conn, id_list: &str, names: &[String]) -> Result<Option<Vec<OutputStateRow>>, DbError> {
     use std::fmt::Write as _;
-    if names.is_empty() || names.len() > 32 || (!IS_POSTGRES && names.iter().any(|n| n.contains(['"', '\\']))) {
+    if names.is_empty() || names.len() > 32 {
         return Ok(None);
     }
-    let mut picked = String::new();
-    let mut binds: Vec<String> = Vec::new();
-    if IS_POSTGRES {
-        // `{"<name>":<value>,...}` written by concatenation, the cheapest
-        // form (each key comes JSON-escaped as a parameter); missing values
-        // are null, which counts like missing. Values of any type: only
-        // numbers and booleans count, later.
-        picked.push_str("'{'");
-        for (i, name) in names.iter().enumerate() {
-            let (key, name_param) = (2 * i + 1, 2 * i + 2);
-            let comma = if i > 0 { "','" } else { "''" };
-            let _ = write!(
-                picked,
-                " || {comma} || ${key}::text || COALESCE((metrics -> ${name_param}::text)::text, 'null')"
-            );
-            binds.push(format!("{}:", serde_json::Value::String(name.clone())));
-            binds.push(name.clone());
+    if !IS_POSTGRES {
+        // SQLite is in the process: the metrics blobs of valid outputs are
+        // read here, picking the requested members (`sqlite_jsonb`).
+        let rows: Vec<OutputBlobRow> = diesel::sql_query(format!(
+            "SELECT id, batch_id, is_pending, is_running, is_failed, deleted, \
+             CASE WHEN is_failed OR is_pending THEN NULL ELSE metrics END AS metrics \
+             FROM outputs WHERE batch_id IN ({id_list})"
+        ))
+        .load(conn)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let metrics = match &r.metrics {
+                Some(blob) => match crate::sqlite_jsonb::pick_members(blob, names) {
+                    Some(m) => Some(m),
+                    // A document this reader does not handle: whole documents.
+                    None => return Ok(None),
+                },
+                None => None,
+            };
+            out.push(OutputStateRow {
+                id: r.id,
+                batch_id: r.batch_id,
+                is_pending: r.is_pending,
+                is_running: r.is_running,
+                is_failed: r.is_failed,
+                deleted: r.deleted,
+                metrics,
+            });
         }
-        picked.push_str(" || '}'");
-    } else {
-        // Only numbers and booleans: other values are not counted, and
-        // strings may be stored in a form SQLite does not print as valid JSON.
-        picked.push_str("json_object(");
-        for (i, name) in names.iter().enumerate() {
-            let _ = write!(
-                picked,
-                "{}?, CASE WHEN json_type(metrics, ?) IN ('integer', 'real', 'true', 'false') THEN metrics -> ? END",
-                if i > 0 { ", " } else { "" }
-            );
-            let path = format!("$.\"{name}\"");
-            binds.extend([name.clone(), path.clone(), path]);
-        }
-        picked.push(')');
+        return Ok(Some(out));
     }
+    // `{"<name>":<value>,...}` written by concatenation, the cheapest form
+    // (each key comes JSON-escaped as a parameter); missing values are null,
+    // which counts like missing. Values of any type: only numbers and
+    // booleans count, later.
+    let mut picked = String::from("'{'");
+    let mut binds: Vec<String> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let (key, name_param) = (2 * i + 1, 2 * i + 2);
+        let comma = if i > 0 { "','" } else { "''" };
+        let _ = write!(
+            picked,
+            " || {comma} || ${key}::text || COALESCE((metrics -> ${name_param}::text)::text, 'null')"
+        );
+        binds.push(format!("{}:", serde_json::Value::String(name.clone())));
+        binds.push(name.clone());
+    }
+    picked.push_str(" || '}'");
     let sql = format!(
         "SELECT id, batch_id, is_pending, is_running, is_failed, deleted, \
          CASE WHEN is_failed OR is_pending THEN NULL ELSE {picked} END AS metrics \
@@ -775,6 +789,25 @@ fn scan_with_metrics(conn: &mut Conn, id_list: &str, names: &[String]) -> Result
         q = q.bind::<diesel::sql_types::Text, _>(b);
     }
     Ok(Some(q.load(conn)?))
+}
+
+/// [`OutputStateRow`] with the metrics blob of valid outputs (SQLite).
+#[derive(diesel::QueryableByName)]
+struct OutputBlobRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    id: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    batch_id: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_pending: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_running: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_failed: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    deleted: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>)]
+    metrics: Option<Vec<u8>>,
 }
 
 #[derive(diesel::QueryableByName)]

@@ -66,31 +66,74 @@ pub fn to_json_text(blob: &[u8]) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The member `key` of the object `blob`, as JSON text: `Some(None)` when the
-/// object has no such member (or `blob` is not an object), `None` when the
-/// blob cannot be read here.
-pub fn member_as_json_text(blob: &[u8], key: &str) -> Option<Option<String>> {
+/// Calls `f(name, element)` for each member of the object `blob` until it
+/// returns `Some(true)` (stop). `Some(false)` when `blob` is not an object,
+/// `None` when it cannot be read here (or `f` returned `None`).
+fn for_each_member<'a>(
+    blob: &'a [u8],
+    mut f: impl FnMut(&str, &'a [u8]) -> Option<bool>,
+) -> Option<bool> {
     let top = element(blob)?;
     if top.kind != OBJECT {
-        return Some(None);
+        return Some(false);
     }
     let mut rest = &blob[top.payload];
     while !rest.is_empty() {
         let k = element(rest)?;
-        let name = match k.kind {
-            TEXT | TEXTRAW => std::str::from_utf8(&rest[k.payload.clone()]).ok()?,
+        let raw = std::str::from_utf8(&rest[k.payload.clone()]).ok()?;
+        let name: std::borrow::Cow<'_, str> = match k.kind {
+            TEXT | TEXTRAW => raw.into(),
+            // Escaped for JSON: unescaped to compare (rare).
+            TEXTJ => serde_json::from_str::<String>(&format!("\"{raw}\""))
+                .ok()?
+                .into(),
             _ => return None,
         };
         let after_key = &rest[k.payload.end..];
         let v = element(after_key)?;
-        if name == key {
-            let mut out = Vec::with_capacity(v.payload.end);
-            write(&after_key[..v.payload.end], &mut out, 0)?;
-            return Some(Some(String::from_utf8(out).ok()?));
+        if f(&name, &after_key[..v.payload.end])? {
+            break;
         }
         rest = &after_key[v.payload.end..];
     }
-    Some(None)
+    Some(true)
+}
+
+/// The member `key` of the object `blob`, as JSON text: `Some(None)` when the
+/// object has no such member (or `blob` is not an object), `None` when the
+/// blob cannot be read here.
+pub fn member_as_json_text(blob: &[u8], key: &str) -> Option<Option<String>> {
+    let mut found = None;
+    for_each_member(blob, |name, value| {
+        if name != key {
+            return Some(false);
+        }
+        let mut out = Vec::with_capacity(value.len());
+        write(value, &mut out, 0)?;
+        found = Some(String::from_utf8(out).ok()?);
+        Some(true)
+    })?;
+    Some(found)
+}
+
+/// A JSON object text of the members of `blob` named in `names` (in stored
+/// order; `{}` when `blob` is not an object), or `None` when the blob cannot
+/// be read here.
+pub fn pick_members(blob: &[u8], names: &[String]) -> Option<String> {
+    let mut out = vec![b'{'];
+    for_each_member(blob, |name, value| {
+        if names.iter().any(|n| n == name) {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, name).ok()?;
+            out.push(b':');
+            write(value, &mut out, 0)?;
+        }
+        Some(false)
+    })?;
+    out.push(b'}');
+    String::from_utf8(out).ok()
 }
 
 /// Writes the element at the start of `b`; returns its size.
@@ -229,6 +272,28 @@ mod tests {
         assert_eq!(member_as_json_text(&blob, "absent"), Some(None));
         let arr = diesel_blob(&mut c, &json!([1]));
         assert_eq!(member_as_json_text(&arr, "metadata"), Some(None));
+    }
+
+    #[test]
+    fn requested_members_are_picked() {
+        let mut c = conn();
+        let v = json!({"psnr": 31.5, "q\"uote": 2, "s": "say \"hi\"", "nested": {"psnr": 1}, "flag": true});
+        let names: Vec<String> = ["psnr", "q\"uote", "s", "flag", "absent"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for blob in [diesel_blob(&mut c, &v), sqlite_blob(&mut c, &v.to_string())] {
+            let picked: Value =
+                serde_json::from_str(&pick_members(&blob, &names).unwrap()).unwrap();
+            assert_eq!(
+                picked,
+                json!({"psnr": 31.5, "q\"uote": 2, "s": "say \"hi\"", "flag": true})
+            );
+        }
+        assert_eq!(
+            pick_members(&diesel_blob(&mut c, &json!([1])), &names).as_deref(),
+            Some("{}")
+        );
     }
 
     #[test]
