@@ -217,3 +217,26 @@ fn the_cache_stays_within_its_bound_and_can_be_off() {
         assert_eq!(cache.stats().entries, 0);
     }
 }
+
+#[test]
+fn a_list_without_to_keeps_one_answer_not_one_per_second() {
+    for db in backends() {
+        let label = format!("{db:?}");
+        let cache = Arc::new(ResponseCache::new(8 * 1024 * 1024));
+        let app = spawn_app(db, cfg(&cache));
+        let c = Client::new(&app);
+        let body = output("a.jpg", 1.0);
+        c.post("/api/v1/output/", &body);
+        let list = format!(
+            "/api/v1/commits/?project={}",
+            encode(str_of(&body, "project"))
+        );
+        let first = get_ok(&c, &list);
+        assert_eq!(cache.stats().entries, 1, "{label}");
+        // The window ends at the current second: a later second is a new
+        // answer, which replaces the previous one.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(get_ok(&c, &list), first, "{label}");
+        assert_eq!(cache.stats().entries, 1, "{label}: {:?}", cache.stats());
+    }
+}

@@ -41,11 +41,14 @@ async fn heavy_read_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
 /// unchanged since the answer was rendered, otherwise by running `load` on
 /// one consistent snapshot (at most one such read per core at a time), then
 /// `render` once the connection is back in the pool, and caching the answer.
-/// `key` must name everything the answer depends on besides the data.
+/// `key` must name everything the answer depends on besides the data and,
+/// for answers that depend on the clock, `clock` (e.g. the current second):
+/// an answer is reused only for the same data and the same `clock`.
 async fn cached_read<D, L, R>(
     pool: web::Data<DbPool>,
     cfg: web::Data<ApiConfig>,
     key: String,
+    clock: Option<String>,
     load: L,
     render: R,
 ) -> Result<HttpResponse, ApiError>
@@ -56,10 +59,10 @@ where
 {
     let cache = cfg.cache.clone();
     if cache.enabled() {
-        let (pool, cache, key) = (pool.clone(), cache.clone(), key.clone());
+        let (pool, cache, key, clock) = (pool.clone(), cache.clone(), key.clone(), clock.clone());
         let hit = run_db(move || {
             let mut conn = pool.get()?;
-            let version = pool.data_version(&mut conn)?;
+            let version = pool.data_version(&mut conn)?.at(clock.as_deref());
             Ok(cache.get(&key, &version))
         })
         .await?;
@@ -72,12 +75,13 @@ where
         let mut conn = pool.get()?;
         if cache.enabled() {
             // Another request may have rendered it while this one waited.
-            let version = pool.data_version(&mut conn)?;
+            let version = pool.data_version(&mut conn)?.at(clock.as_deref());
             if let Some(body) = cache.get(&key, &version) {
                 return Ok(body);
             }
         }
         let (version, data) = pool.snapshot_read(&mut conn, load)?;
+        let version = version.at(clock.as_deref());
         drop(conn);
         let body = Bytes::from(render(data));
         if cache.enabled() {
@@ -179,7 +183,7 @@ pub async fn get_commit(
             };
             commit_json(&tree, None, &opts)
         };
-    cached_read(pool, cfg, key, load, render).await
+    cached_read(pool, cfg, key, None, load, render).await
 }
 
 /// Query parameters of the commits list.
@@ -228,10 +232,12 @@ pub async fn get_commits(
     // To the second: answers without `to` are the same within a second
     // (and can be served from the cache).
     let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
-    let to = parse_date("to", q.to.as_deref())?.unwrap_or(now);
+    let to_given = parse_date("to", q.to.as_deref())?;
+    let from_given = parse_date("from", q.from.as_deref())?;
+    let to = to_given.unwrap_or(now);
     // Without `from`, the 4 days before `to` (the original took the 4 days
     // before now, an empty window when `to` is older than that).
-    let from = parse_date("from", q.from.as_deref())?.unwrap_or(to - Duration::days(4));
+    let from = from_given.unwrap_or(to - Duration::days(4));
     let branch = branch
         .map(|b| b.trim_end_matches('/').to_string())
         .filter(|b| !b.is_empty())
@@ -265,8 +271,8 @@ pub async fn get_commits(
         window.project,
         window.branch.as_deref().unwrap_or(""),
         window.committer.as_deref().unwrap_or(""),
-        window.from.to_rfc3339(),
-        window.to.to_rfc3339(),
+        from_given.map(|d| d.to_rfc3339()).unwrap_or_default(),
+        to_given.map(|d| d.to_rfc3339()).unwrap_or_default(),
         window.with_outputs,
         window.batch.as_deref().unwrap_or(""),
         opts.metric_names.join("\n")
@@ -289,7 +295,10 @@ pub async fn get_commits(
             out.push(b']');
             out
         };
-    cached_read(pool, cfg, key, load, render).await
+    // A window that ends now is one answer per second: it replaces the
+    // previous second's under the same key instead of piling up beside it.
+    let clock = to_given.is_none().then(|| now.timestamp().to_string());
+    cached_read(pool, cfg, key, clock, load, render).await
 }
 
 /// Query with a project.

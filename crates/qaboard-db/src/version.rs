@@ -25,6 +25,17 @@ use crate::{DbConn, DbError, DbPool};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DataVersion(String);
 
+impl DataVersion {
+    /// This version qualified by a clock reading, for answers that depend on
+    /// the time as well as on the data (`None`: the version as it is).
+    pub fn at(self, clock: Option<&str>) -> DataVersion {
+        match clock {
+            Some(c) => DataVersion(format!("{}@{c}", self.0)),
+            None => self,
+        }
+    }
+}
+
 /// The SQLite connection that watches a database file for commits.
 #[derive(Clone)]
 pub struct SqliteWatch(Arc<Mutex<WatchState>>);
