@@ -14,11 +14,14 @@ use qaboard_db::DbConn;
 use qaboard_tests::{encode, spawn_app, Client, TestApp, TestDb};
 use serde_json::{json, Value};
 
-fn cfg(cache: &Arc<ResponseCache>) -> ApiConfig {
-    ApiConfig {
+/// A server over `db` whose response cache holds at most `bytes`, and that cache.
+fn app_with_cache(db: TestDb, bytes: usize) -> (Arc<ResponseCache>, TestApp) {
+    let cache = Arc::new(ResponseCache::new(bytes));
+    let cfg = ApiConfig {
         cache: cache.clone(),
         ..ApiConfig::default()
-    }
+    };
+    (cache, spawn_app(db, cfg))
 }
 
 fn backends() -> Vec<TestDb> {
@@ -53,8 +56,7 @@ fn output(input: &str, psnr: f64) -> Value {
 fn cached_reads_follow_every_write() {
     for db in backends() {
         let label = format!("{db:?}");
-        let cache = Arc::new(ResponseCache::new(8 * 1024 * 1024));
-        let app = spawn_app(db, cfg(&cache));
+        let (cache, app) = app_with_cache(db, 8 * 1024 * 1024);
         let c = Client::new(&app);
         let body = output("a.jpg", 1.0);
         let (project, sha) = (
@@ -181,8 +183,7 @@ fn the_cache_stays_within_its_bound_and_can_be_off() {
     for db in backends() {
         let label = format!("{db:?}");
         // Room for about two answers of this size.
-        let cache = Arc::new(ResponseCache::new(24 * 1024));
-        let app = spawn_app(db, cfg(&cache));
+        let (cache, app) = app_with_cache(db, 24 * 1024);
         let c = Client::new(&app);
         let body = output("a.jpg", 1.0);
         let project = str_of(&body, "project").to_string();
@@ -203,8 +204,7 @@ fn the_cache_stays_within_its_bound_and_can_be_off() {
         assert!(cache.stats().entries >= 1, "{label}: {:?}", cache.stats());
     }
     for db in backends() {
-        let cache = Arc::new(ResponseCache::new(0));
-        let app = spawn_app(db, cfg(&cache));
+        let (cache, app) = app_with_cache(db, 0);
         let c = Client::new(&app);
         let body = output("a.jpg", 1.0);
         c.post("/api/v1/output/", &body);
@@ -222,8 +222,7 @@ fn the_cache_stays_within_its_bound_and_can_be_off() {
 fn a_list_without_to_keeps_one_answer_not_one_per_second() {
     for db in backends() {
         let label = format!("{db:?}");
-        let cache = Arc::new(ResponseCache::new(8 * 1024 * 1024));
-        let app = spawn_app(db, cfg(&cache));
+        let (cache, app) = app_with_cache(db, 8 * 1024 * 1024);
         let c = Client::new(&app);
         let body = output("a.jpg", 1.0);
         c.post("/api/v1/output/", &body);

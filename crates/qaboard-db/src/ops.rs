@@ -700,10 +700,9 @@ pub fn patch_output(conn: &mut Conn, id: i32, patch: &OutputPatch) -> Result<Out
 
 // ------------------------------------------------------------------- reads
 
-/// An output's state and, when it is valid, the requested metrics as a JSON
-/// object text.
+/// An output's state.
 #[derive(diesel::QueryableByName)]
-struct OutputStateRow {
+struct OutputState {
     #[diesel(sql_type = diesel::sql_types::Integer)]
     id: i32,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
@@ -716,6 +715,14 @@ struct OutputStateRow {
     is_failed: bool,
     #[diesel(sql_type = diesel::sql_types::Bool)]
     deleted: bool,
+}
+
+/// An output's state and, when it is valid, the requested metrics as a JSON
+/// object text.
+#[derive(diesel::QueryableByName)]
+struct OutputStateRow {
+    #[diesel(embed)]
+    state: OutputState,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     metrics: Option<String>,
 }
@@ -750,15 +757,7 @@ fn scan_with_metrics(conn: &mut Conn, id_list: &str, names: &[String]) -> Result
                 },
                 None => None,
             };
-            out.push(OutputStateRow {
-                id: r.id,
-                batch_id: r.batch_id,
-                is_pending: r.is_pending,
-                is_running: r.is_running,
-                is_failed: r.is_failed,
-                deleted: r.deleted,
-                metrics,
-            });
+            out.push(OutputStateRow { state: r.state, metrics });
         }
         return Ok(Some(out));
     }
@@ -794,18 +793,8 @@ fn scan_with_metrics(conn: &mut Conn, id_list: &str, names: &[String]) -> Result
 /// [`OutputStateRow`] with the metrics blob of valid outputs (SQLite).
 #[derive(diesel::QueryableByName)]
 struct OutputBlobRow {
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    id: i32,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
-    batch_id: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    is_pending: bool,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    is_running: bool,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    is_failed: bool,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    deleted: bool,
+    #[diesel(embed)]
+    state: OutputState,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>)]
     metrics: Option<Vec<u8>>,
 }
@@ -925,8 +914,8 @@ fn load_batches_with_outputs(
             // Aggregates sum in output order, like the single-commit read.
             // Sorting here lets the database scan by batch instead of
             // walking the primary key.
-            rows.sort_unstable_by_key(|r| r.id);
-            for r in rows {
+            rows.sort_unstable_by_key(|r| r.state.id);
+            for OutputStateRow { state: r, metrics } in rows {
                 if let Some(&i) = r.batch_id.as_ref().and_then(|b| index.get(b)) {
                     let b = &mut out[i];
                     let valid = !r.is_failed && !r.is_pending;
@@ -936,7 +925,7 @@ fn load_batches_with_outputs(
                     c.running += i64::from(r.is_running);
                     c.failed += i64::from(r.is_failed);
                     c.deleted += i64::from(r.deleted);
-                    if let (true, Some(m)) = (valid, r.metrics) {
+                    if let (true, Some(m)) = (valid, metrics) {
                         b.valid_metrics.push(m);
                     }
                 }
