@@ -239,3 +239,42 @@ fn a_list_without_to_keeps_one_answer_not_one_per_second() {
         assert_eq!(cache.stats().entries, 1, "{label}: {:?}", cache.stats());
     }
 }
+
+#[test]
+fn parameters_never_run_into_each_other_in_the_cache() {
+    for db in backends() {
+        let label = format!("{db:?}");
+        let (_cache, app) = app_with_cache(db, 8 * 1024 * 1024);
+        let c = Client::new(&app);
+        let body = with(
+            &output("a.jpg", 1.0),
+            "metrics",
+            json!({"psnr": 1.0, "ssim": 0.5}),
+        );
+        c.post("/api/v1/output/", &body);
+        let base = format!(
+            "/api/v1/commit/{}?project={}",
+            str_of(&body, "commit_sha"),
+            encode(str_of(&body, "project"))
+        );
+        // Batch "default" with metrics psnr and ssim, then batch
+        // "default\npsnr" with metric ssim: the same fields joined by newlines.
+        let two = get_ok(
+            &c,
+            &format!(
+                "{base}&batch=default&metrics={}",
+                encode(r#"{"psnr":1,"ssim":1}"#)
+            ),
+        );
+        assert!(two["batches"]["default"].is_object(), "{label}: {two}");
+        let other = get_ok(
+            &c,
+            &format!(
+                "{base}&batch={}&metrics={}",
+                encode("default\npsnr"),
+                encode(r#"{"ssim":1}"#)
+            ),
+        );
+        assert_eq!(other["batches"], json!({}), "{label}: {other}");
+    }
+}

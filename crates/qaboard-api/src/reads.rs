@@ -135,13 +135,8 @@ pub async fn get_commit(
         .or(q.commit.filter(|c| !c.is_empty()));
     let batch = q.batch.filter(|b| !b.is_empty());
     let branch = q.branch.filter(|b| !b.is_empty());
-    let key = format!(
-        "commit\n{project}\n{}\n{}\n{}\n{}",
-        sha.as_deref().unwrap_or(""),
-        branch.as_deref().unwrap_or(""),
-        batch.as_deref().unwrap_or(""),
-        metric_names.join("\n")
-    );
+    // A JSON array: fields cannot run into each other, whatever they contain.
+    let key = serde_json::json!(["commit", project, sha, branch, batch, metric_names]).to_string();
     let storage_root = cfg.storage_root.clone();
     let load = move |conn: &mut DbConn| {
         let sha = match sha {
@@ -266,17 +261,18 @@ pub async fn get_commits(
         only_batches: only_batch.map(|b| vec![b]),
         default_storage_root: cfg.storage_root.clone(),
     };
-    let key = format!(
-        "commits\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+    let key = serde_json::json!([
+        "commits",
         window.project,
-        window.branch.as_deref().unwrap_or(""),
-        window.committer.as_deref().unwrap_or(""),
-        from_given.map(|d| d.to_rfc3339()).unwrap_or_default(),
-        to_given.map(|d| d.to_rfc3339()).unwrap_or_default(),
+        window.branch,
+        window.committer,
+        from_given.map(|d| d.to_rfc3339()),
+        to_given.map(|d| d.to_rfc3339()),
         window.with_outputs,
-        window.batch.as_deref().unwrap_or(""),
-        opts.metric_names.join("\n")
-    );
+        window.batch,
+        opts.metric_names,
+    ])
+    .to_string();
     let load = move |conn: &mut DbConn| {
         let project = read::project(conn, &window.project)?;
         let commits = read::commits_in_window(conn, &window)?;
