@@ -713,18 +713,9 @@ fn answers_have_the_shapes_of_the_original_backend() {
     for_each_backend(ApiConfig::default(), |app| {
         let c = Client::new(app);
         let orig = |name: &str| reference_json(&format!("original-responses/{name}"));
-        let cases = [
-            "01_post_output",
-            "02_post_output_pending",
-            "03_post_output_failed",
-            "04_post_output_tuning",
-            "05_post_output_branch_commit",
-            "06_post_output_update_existing",
-            "07_post_output_running",
-        ];
         // Map the original's ids to ours.
         let mut ids: HashMap<i64, i64> = HashMap::new();
-        for name in cases {
+        for name in CAPTURED_OUTPUT_POSTS {
             let r = c.post("/api/v1/output/", &orig(&format!("{name}_request.json")));
             assert_eq!(r.status, 200, "{name}: {}", r.body);
             assert_eq!(r.header("content-type"), Some("application/json"), "{name}");

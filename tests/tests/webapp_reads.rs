@@ -68,32 +68,15 @@ fn sha(tag: &str) -> String {
 
 /// `YYYY-MM-DDTHH:MM:SS+00:00` of a Unix time.
 fn iso_of_unix(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days to civil date (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    chrono::DateTime::from_timestamp(secs, 0)
+        .expect("a time chrono represents")
+        .format("%Y-%m-%dT%H:%M:%S+00:00")
+        .to_string()
 }
 
 /// Now minus `days` days, as `iso_of_unix`.
 fn days_ago(days: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    iso_of_unix(now - days * 86_400)
+    iso_of_unix(chrono::Utc::now().timestamp() - days * 86_400)
 }
 
 /// The webapp's date format: `2023-08-21T00:00:00.000Z`.
@@ -320,15 +303,7 @@ fn reads_have_the_shapes_and_values_of_the_original_backend() {
         let c = Client::new(app);
         // The writes the original received before its reads were recorded.
         let mut output_ids = Vec::new();
-        for name in [
-            "01_post_output",
-            "02_post_output_pending",
-            "03_post_output_failed",
-            "04_post_output_tuning",
-            "05_post_output_branch_commit",
-            "06_post_output_update_existing",
-            "07_post_output_running",
-        ] {
+        for name in CAPTURED_OUTPUT_POSTS {
             let r = c.post("/api/v1/output/", &orig(&format!("{name}_request.json")));
             output_ids.push(json_ok(&r, 200, name)["id"].as_i64().unwrap());
         }

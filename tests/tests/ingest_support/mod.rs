@@ -114,3 +114,16 @@ pub fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("'{key}' is not a string in {body}"))
 }
+
+/// The `POST /api/v1/output/` exchanges of `original-responses/`, in the
+/// order the original backend received them (`<name>_request.json`,
+/// `<name>_response.json`).
+pub const CAPTURED_OUTPUT_POSTS: [&str; 7] = [
+    "01_post_output",
+    "02_post_output_pending",
+    "03_post_output_failed",
+    "04_post_output_tuning",
+    "05_post_output_branch_commit",
+    "06_post_output_update_existing",
+    "07_post_output_running",
+];
