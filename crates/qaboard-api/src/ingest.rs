@@ -138,9 +138,11 @@ fn output_json(pool: &DbPool, cfg: &ApiConfig, o: OutputWithInput) -> Result<Vec
         None
     } else {
         let mut conn = pool.get()?;
-        read::output_context(&mut conn, o.output.batch_id)?.map(|(project, commit, batch)| {
-            batch_dir_of(project.as_ref(), &commit, &batch, &cfg.storage_root)
-        })
+        read::output_context(&mut conn, qaboard_model::BatchId(o.output.batch_id))?.map(
+            |(project, commit, batch)| {
+                batch_dir_of(project.as_ref(), &commit, &batch, &cfg.storage_root)
+            },
+        )
     };
     serde_json::to_vec(&OutputView::new(&o, batch_dir.as_deref()))
         .map_err(|e| ApiError::Internal(Box::new(e)))
@@ -164,10 +166,10 @@ pub async fn post_output(
     .map(json_bytes)
 }
 
-fn parse_id(id: &str) -> Result<i32, ApiError> {
-    id.parse::<i32>()
+fn parse_id(id: &str) -> Result<qaboard_model::OutputId, ApiError> {
+    id.parse::<qaboard_model::OutputId>()
         .ok()
-        .filter(|i| *i > 0)
+        .filter(|i| i.0 > 0)
         .ok_or_else(|| ApiError::NotFound(format!("no output has the id {id}")))
 }
 

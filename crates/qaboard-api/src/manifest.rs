@@ -61,10 +61,10 @@ fn flag(v: Option<&str>) -> bool {
     matches!(v, Some(s) if !s.is_empty() && s != "false" && s != "0")
 }
 
-fn parse_id(id: &str) -> Result<i32, ApiError> {
-    id.parse::<i32>()
+fn parse_id(id: &str) -> Result<qaboard_model::OutputId, ApiError> {
+    id.parse::<qaboard_model::OutputId>()
         .ok()
-        .filter(|i| *i > 0)
+        .filter(|i| i.0 > 0)
         .ok_or_else(|| ApiError::NotFound(format!("no output has the id {id}")))
 }
 
@@ -90,8 +90,9 @@ pub async fn get_manifest(
         {
             Some(d) => d.to_string(),
             None => {
-                let (project, commit, batch) = read::output_context(&mut conn, o.output.batch_id)?
-                    .ok_or_else(|| ApiError::NotFound(format!("output {id} has no folder")))?;
+                let (project, commit, batch) =
+                    read::output_context(&mut conn, qaboard_model::BatchId(o.output.batch_id))?
+                        .ok_or_else(|| ApiError::NotFound(format!("output {id} has no folder")))?;
                 let batch_dir = batch_dir_of(project.as_ref(), &commit, &batch, &cfg.storage_root);
                 paths::output_dir(&batch_dir, &o.output, o.test_input.as_ref())
             }

@@ -19,9 +19,9 @@ pub enum DbError {
     /// The database URL or options are unusable.
     #[error("database configuration: {0}")]
     Config(String),
-    /// A query failed.
+    /// A query failed. (diesel's `NotFound` becomes [`DbError::NotFound`].)
     #[error("database query failed")]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
     /// Connecting failed.
     #[error("could not connect to the database")]
     Connection(#[from] diesel::ConnectionError),
@@ -37,5 +37,16 @@ impl DbError {
             self,
             DbError::NotFound(_) | DbError::Conflict(_) | DbError::Invalid(_)
         )
+    }
+}
+
+impl From<diesel::result::Error> for DbError {
+    /// A row that a query expected and did not find is a `NotFound` (404 at
+    /// the API), whatever query asked for it; anything else is a `Query` error.
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => DbError::NotFound("record not found".into()),
+            e => DbError::Query(e),
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! Get-or-create steps are race-free: `INSERT .. ON CONFLICT DO NOTHING`
 //! against the unique constraints, then a read.
 use chrono::{DateTime, Utc};
-use qaboard_model::{Batch, CiCommit, Output, TestInput};
+use qaboard_model::{Batch, CiCommit, Output, OutputId, TestInput};
 use serde_json::{Map, Value};
 
 use crate::{DbConn, DbError};
@@ -87,15 +87,15 @@ pub fn record_output(conn: &mut DbConn, rec: &OutputRecord) -> Result<OutputWith
     // Most results belong to a commit, batch and input that exist already:
     // two statements without a transaction. Otherwise, or when the fast path
     // meets a concurrent deletion, the full get-or-create transaction.
-    if let Some(done) = crate::dispatch!(conn, record_output_fast(rec))? {
+    if let Some(done) = crate::dispatch!(conn, |c, q| q::output::record_output_fast(c, rec))? {
         return Ok(done);
     }
-    crate::dispatch_tx!(conn, record_output(rec))
+    crate::dispatch_tx!(conn, |c, q| q::output::record_output(c, rec))
 }
 
 /// Creates or updates a batch; returns it.
 pub fn record_batch(conn: &mut DbConn, rec: &BatchRecord) -> Result<Batch, DbError> {
-    crate::dispatch_tx!(conn, record_batch(rec))
+    crate::dispatch_tx!(conn, |c, q| q::batch::record_batch(c, rec))
 }
 
 /// Creates the commit when new, merges `data` into its data and undeletes it.
@@ -104,14 +104,14 @@ pub fn record_commit(
     env: &CommitEnvelope,
     data: &Map<String, Value>,
 ) -> Result<CiCommit, DbError> {
-    crate::dispatch_tx!(conn, record_commit(env, data))
+    crate::dispatch_tx!(conn, |c, q| q::commit::record_commit(c, env, data))
 }
 
 /// Applies a partial update to an output; `NotFound` if it does not exist.
 pub fn patch_output(
     conn: &mut DbConn,
-    id: i32,
+    id: OutputId,
     patch: &OutputPatch,
 ) -> Result<OutputWithInput, DbError> {
-    crate::dispatch_tx!(conn, patch_output(id, patch))
+    crate::dispatch_tx!(conn, |c, q| q::output::patch_output(c, id.0, patch))
 }

@@ -15,32 +15,12 @@ pub fn update_project_data<T>(
     id: &str,
     f: impl FnOnce(&mut Value) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
-    use diesel::Connection as _;
-    // `dispatch_tx!` only calls functions of the backend modules, which
-    // cannot take this generic closure: same transactions, spelled out.
-    match conn {
-        DbConn::Pg(c) => {
-            let c: &mut diesel::PgConnection = &mut *c;
-            c.transaction::<_, DbError, _>(|c| {
-                let mut data =
-                    crate::backend::pg::project_data_locked(c, id)?.ok_or_else(|| not_found(id))?;
-                let out = f(&mut data)?;
-                crate::backend::pg::set_project_data(c, id, &data)?;
-                Ok(out)
-            })
-        }
-        DbConn::Sqlite(c) => {
-            let c: &mut diesel::SqliteConnection = &mut *c;
-            let _writer = crate::sqlite_write_lock();
-            c.immediate_transaction::<_, DbError, _>(|c| {
-                let mut data = crate::backend::sqlite::project_data_locked(c, id)?
-                    .ok_or_else(|| not_found(id))?;
-                let out = f(&mut data)?;
-                crate::backend::sqlite::set_project_data(c, id, &data)?;
-                Ok(out)
-            })
-        }
-    }
+    crate::dispatch_tx!(conn, |c, q| {
+        let mut data = q::project::project_data_locked(c, id)?.ok_or_else(|| not_found(id))?;
+        let out = f(&mut data)?;
+        q::project::set_project_data(c, id, &data)?;
+        Ok(out)
+    })
 }
 
 fn not_found(id: &str) -> DbError {

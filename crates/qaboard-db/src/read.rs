@@ -1,7 +1,7 @@
 //! Reads used by the `qa` CLI and the webapp. Each is a fixed, small number of
 //! queries whatever the number of commits or outputs.
 use chrono::{DateTime, NaiveDateTime, Utc};
-use qaboard_model::{Batch, CiCommit, Project};
+use qaboard_model::{Batch, BatchId, CiCommit, OutputId, Project};
 use serde_json::Value;
 
 use crate::ingest::OutputWithInput;
@@ -160,8 +160,8 @@ pub struct CommitWindow {
 }
 
 /// Reads one output with its test input.
-pub fn get_output(conn: &mut DbConn, id: i32) -> Result<Option<OutputWithInput>, DbError> {
-    crate::dispatch!(conn, get_output(id))
+pub fn get_output(conn: &mut DbConn, id: OutputId) -> Result<Option<OutputWithInput>, DbError> {
+    crate::dispatch!(conn, |c, q| q::output::get_output(c, id.0))
 }
 
 /// One commit (full sha or unique prefix) with batches and outputs.
@@ -172,7 +172,13 @@ pub fn commit_tree(
     batch: Option<&str>,
     metric_names: &[String],
 ) -> Result<Option<CommitTree>, DbError> {
-    crate::dispatch!(conn, commit_tree(project, sha, batch, metric_names))
+    crate::dispatch!(conn, |c, q| q::tree::commit_tree(
+        c,
+        project,
+        sha,
+        batch,
+        metric_names
+    ))
 }
 
 /// Full sha of the latest commit on a branch having valid outputs.
@@ -182,34 +188,36 @@ pub fn latest_successful_commit(
     branch: &str,
     batch: Option<&str>,
 ) -> Result<Option<String>, DbError> {
-    crate::dispatch!(conn, latest_successful_commit(project, branch, batch, 20))
+    crate::dispatch!(conn, |c, q| q::commit::latest_successful_commit(
+        c, project, branch, batch, 20
+    ))
 }
 
 /// A project, if it exists.
 pub fn project(conn: &mut DbConn, id: &str) -> Result<Option<Project>, DbError> {
-    Ok(crate::dispatch!(conn, find_project(id))?.map(Into::into))
+    Ok(crate::dispatch!(conn, |c, q| q::project::find_project(c, id))?.map(Into::into))
 }
 
 /// Sorted distinct branches of a project.
 pub fn branches(conn: &mut DbConn, project: &str) -> Result<Vec<String>, DbError> {
-    crate::dispatch!(conn, branches(project))
+    crate::dispatch!(conn, |c, q| q::project::branches(c, project))
 }
 
 /// All projects that have commits.
 pub fn project_summaries(conn: &mut DbConn) -> Result<Vec<ProjectSummary>, DbError> {
-    crate::dispatch!(conn, project_summaries())
+    crate::dispatch!(conn, |c, q| q::project::project_summaries(c))
 }
 
 /// Commits of a time window, newest first, only those with batches.
 pub fn commits_in_window(conn: &mut DbConn, w: &CommitWindow) -> Result<Vec<CommitTree>, DbError> {
-    crate::dispatch!(conn, commits_in_window(w))
+    crate::dispatch!(conn, |c, q| q::window::commits_in_window(c, w))
 }
 
 /// The project, commit and batch of a batch id.
 #[allow(clippy::type_complexity)]
 pub fn output_context(
     conn: &mut DbConn,
-    batch_id: i32,
+    batch_id: BatchId,
 ) -> Result<Option<(Option<Project>, CiCommit, Batch)>, DbError> {
-    crate::dispatch!(conn, output_context(batch_id))
+    crate::dispatch!(conn, |c, q| q::tree::output_context(c, batch_id.0))
 }

@@ -7,10 +7,15 @@
 //! so that other Rust tools can depend on it cheaply.
 
 pub mod aggregate;
+pub mod batch_data;
 pub mod conventions;
+pub mod ids;
 pub mod paths;
 pub mod rules;
 pub mod time;
+pub mod window;
+
+pub use ids::{BatchId, CommitId, OutputId, ProjectId, TestInputId};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,129 @@
+//! The query code shared by both backends, written once. This folder is
+//! mounted twice with `#[path]`: as `backend::pg::queries` and as
+//! `backend::sqlite::queries`. In each, `Conn` is that backend's connection,
+//! the schema's tables are in scope (through `prelude`), and the backend
+//! module's macros are too: `for_update!(q)` locks rows on PostgreSQL
+//! (SQLite's write transactions are exclusive), `json_text!` reads a JSON
+//! column as its text, `single_writer!()` holds SQLite's writer lock.
+//!
+//! One file per entity; functions here assume the caller opened a
+//! transaction when they write (see `dispatch_tx!`).
+
+/// What every query file uses.
+mod prelude {
+    pub(crate) use super::super::tables::*;
+    pub(crate) use super::super::{Conn, IS_POSTGRES, OUTPUT_IDENTITY};
+    pub(crate) use super::{like_prefix, max_authored, now_naive};
+    pub(crate) use crate::ingest::{
+        BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput,
+    };
+    pub(crate) use crate::read::{
+        BatchWithOutputs, CommitTree, CommitWindow, OutputRead, ProjectSummary,
+    };
+    pub(crate) use crate::rows::{BatchRow, CommitRow, OutputRow, ProjectRow, TestInputRow};
+    pub(crate) use crate::DbError;
+    pub(crate) use chrono::{NaiveDateTime, Utc};
+    pub(crate) use diesel::prelude::*;
+    pub(crate) use qaboard_model::rules;
+    pub(crate) use serde_json::{Map, Value};
+}
+
+use super::TzType;
+use chrono::{NaiveDateTime, Utc};
+
+macro_rules! commit_cols {
+    () => {
+        (
+            ci_commits::id,
+            ci_commits::hexsha,
+            ci_commits::project_id,
+            ci_commits::data,
+            ci_commits::authored_datetime,
+            ci_commits::committer_name,
+            ci_commits::message,
+            ci_commits::branch,
+            ci_commits::parents,
+            ci_commits::commit_dir_override,
+            ci_commits::commit_type,
+            ci_commits::latest_output_datetime,
+            ci_commits::deleted,
+        )
+    };
+}
+
+macro_rules! batch_cols {
+    () => {
+        (
+            batches::id,
+            batches::created_date,
+            batches::data,
+            batches::ci_commit_id,
+            batches::label,
+            batches::batch_dir_override,
+        )
+    };
+}
+
+macro_rules! output_cols {
+    () => {
+        (
+            outputs::id,
+            outputs::batch_id,
+            outputs::created_date,
+            outputs::deleted,
+            outputs::output_dir_override,
+            outputs::output_type,
+            outputs::test_input_id,
+            outputs::platform,
+            outputs::configurations,
+            outputs::extra_parameters,
+            outputs::is_pending,
+            outputs::is_running,
+            outputs::is_failed,
+            outputs::metrics,
+            outputs::data,
+        )
+    };
+}
+
+macro_rules! input_cols {
+    () => {
+        (
+            test_inputs::id,
+            test_inputs::path,
+            test_inputs::database,
+            test_inputs::data,
+        )
+    };
+}
+
+/// `max(authored_datetime)`: diesel's `max` needs an ordered SQL type, which
+/// SQLite's time-zone-aware timestamp is not (its ISO text in UTC orders fine).
+pub(crate) fn max_authored(
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<super::TzType>> {
+    diesel::dsl::sql::<diesel::sql_types::Nullable<TzType>>("max(ci_commits.authored_datetime)")
+}
+
+pub(crate) fn now_naive() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+pub(crate) mod batch;
+pub(crate) mod commit;
+pub(crate) mod output;
+pub(crate) mod project;
+pub(crate) mod test_input;
+pub(crate) mod tree;
+pub(crate) mod window;

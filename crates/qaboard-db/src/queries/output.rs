@@ -1,0 +1,337 @@
+//! Outputs: the race-free upsert posted by `qa run`, its two-statement fast
+//! path, reads by id and partial updates.
+use super::batch::{get_or_create_batch, set_batch_data};
+use super::commit::get_or_create_commit;
+use super::prelude::*;
+use super::test_input::{find_test_input, get_or_create_test_input};
+
+/// How stale a `latest_output_datetime` may get before a new output refreshes
+/// it. Refreshing on every output would make all writers of a project queue
+/// on one row lock; a second of precision is plenty for "last activity".
+const LATEST_OUTPUT_PRECISION_MS: i64 = 1000;
+
+pub(crate) fn find_output(conn: &mut Conn, id: i32) -> Result<Option<OutputRow>, DbError> {
+    Ok(outputs::table
+        .filter(outputs::id.eq(id))
+        .select(output_cols!())
+        .first::<OutputRow>(conn)
+        .optional()?)
+}
+
+/// Inserts the output, or updates the one with the same identity (batch,
+/// input, platform, configurations, tuning parameters), in one statement that
+/// is race-free against concurrent writers of the same identity. Status
+/// rules: running implies pending; metrics and failure are only written once
+/// the output is finished.
+pub(crate) fn upsert_output(
+    conn: &mut Conn,
+    batch_id: i32,
+    input_id: i32,
+    rec: &OutputRecord,
+) -> Result<OutputRow, DbError> {
+    let is_pending = rec.is_running || rec.is_pending;
+    let failed = !is_pending && (rec.is_failed || rules::truthy(rec.metrics.get("is_failed")));
+    let empty = Value::Object(Map::new());
+    let query = UpsertOutput {
+        batch_id,
+        input_id,
+        rec,
+        created: now_naive(),
+        is_pending,
+        failed,
+        metrics: if is_pending { &empty } else { &rec.metrics },
+    };
+    Ok(query.get_result::<OutputRow>(conn)?)
+}
+
+/// The output upsert as a query type of its own: its conflict target is an
+/// expression index, which diesel's `on_conflict` cannot name, and unlike
+/// `sql_query` a type with a static query id is prepared once per connection
+/// instead of being parsed and planned by the database on every call.
+struct UpsertOutput<'a> {
+    batch_id: i32,
+    input_id: i32,
+    rec: &'a OutputRecord,
+    created: NaiveDateTime,
+    is_pending: bool,
+    failed: bool,
+    metrics: &'a Value,
+}
+
+/// The prepared-statement cache key of [`UpsertOutput`].
+struct UpsertOutputId;
+
+impl diesel::query_builder::QueryId for UpsertOutput<'_> {
+    type QueryId = UpsertOutputId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+type Backend = <Conn as diesel::Connection>::Backend;
+
+impl diesel::query_builder::QueryFragment<Backend> for UpsertOutput<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, Backend>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Bool, Integer, Jsonb, Nullable, Text, Timestamp};
+        let rec = self.rec;
+        out.push_sql(
+            "INSERT INTO outputs (batch_id, test_input_id, platform, configurations, extra_parameters, \
+             created_date, deleted, output_type, output_dir_override, is_pending, is_running, is_failed, \
+             metrics, data) VALUES (",
+        );
+        out.push_bind_param::<Integer, _>(&self.batch_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&self.input_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&rec.platform)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(&rec.configurations)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(&rec.extra_parameters)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.created)?;
+        out.push_sql(", false, ");
+        out.push_bind_param::<Text, _>(&rec.output_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&rec.output_directory)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.is_pending)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&rec.is_running)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.failed)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(self.metrics)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(&rec.data)?;
+        out.push_sql(") ON CONFLICT (");
+        out.push_sql(OUTPUT_IDENTITY);
+        out.push_sql(
+            ") DO UPDATE SET output_type = excluded.output_type, data = excluded.data, deleted = false, \
+             output_dir_override = excluded.output_dir_override, is_running = excluded.is_running, \
+             is_pending = excluded.is_pending, \
+             metrics = CASE WHEN excluded.is_pending THEN outputs.metrics ELSE excluded.metrics END, \
+             is_failed = CASE WHEN excluded.is_pending THEN outputs.is_failed ELSE excluded.is_failed END \
+             RETURNING id, batch_id, created_date, deleted, output_dir_override, output_type, test_input_id, \
+             platform, configurations, extra_parameters, is_pending, is_running, is_failed, metrics, data",
+        );
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::Query for UpsertOutput<'_> {
+    // The columns are unit types too: the same list names them.
+    type SqlType = diesel::dsl::SqlTypeOf<output_cols!()>;
+}
+
+impl RunQueryDsl<Conn> for UpsertOutput<'_> {}
+
+/// The common case of [`record_output`] in two statements and no
+/// transaction: the commit, batch and test input exist and need no change, so
+/// the only write is the output's upsert, atomic on its own. Returns `None`
+/// (having written nothing) when anything else must be created or updated,
+/// or when a row it found is deleted before the upsert (a foreign key
+/// violation); the caller then runs [`record_output`] in a transaction.
+pub(crate) fn record_output_fast(
+    conn: &mut Conn,
+    rec: &OutputRecord,
+) -> Result<Option<OutputWithInput>, DbError> {
+    let env = &rec.commit;
+    let found = ci_commits::table
+        .left_join(
+            batches::table.on(batches::ci_commit_id
+                .eq(ci_commits::id.nullable())
+                .and(batches::label.eq(rec.batch_label.clone()))),
+        )
+        .left_join(
+            // (`on` clauses take owned values)
+            test_inputs::table.on(test_inputs::database
+                .eq(rec.database.clone())
+                .and(test_inputs::path.eq(rec.input_path.clone()))),
+        )
+        .filter(ci_commits::project_id.eq(&env.project))
+        .filter(ci_commits::hexsha.eq(&env.hexsha))
+        .select((
+            commit_cols!(),
+            batch_cols!().nullable(),
+            input_cols!().nullable(),
+        ))
+        .first::<(CommitRow, Option<BatchRow>, Option<TestInputRow>)>(conn)
+        .optional()?;
+    let Some((commit, Some(batch), Some(input))) = found else {
+        return Ok(None);
+    };
+    let fresh = commit.latest_output_datetime.is_some_and(|t| {
+        (Utc::now() - t).num_milliseconds() < LATEST_OUTPUT_PRECISION_MS
+            && commit.authored_datetime.is_none_or(|a| t > a)
+    });
+    let metadata_current = match rec
+        .input_metadata
+        .as_ref()
+        .filter(|m| rules::truthy(Some(m)))
+    {
+        Some(meta) => input.data.get("metadata") == Some(meta),
+        None => true,
+    };
+    let unchanged = fresh
+        && metadata_current
+        && batch.data.get("type").and_then(Value::as_str) == Some(rec.job_type.as_str())
+        && rec
+            .commit_dir_override
+            .as_ref()
+            .is_none_or(|o| *o == commit.commit_dir_override);
+    if !unchanged {
+        return Ok(None);
+    }
+    let output = {
+        let _writer = single_writer!();
+        match upsert_output(conn, batch.id, input.id, rec) {
+            Ok(o) => o,
+            Err(DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ))) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(Some(OutputWithInput {
+        output: output.into(),
+        test_input: Some(input.into()),
+    }))
+}
+
+/// See [`crate::ingest::record_output`].
+pub(crate) fn record_output(
+    conn: &mut Conn,
+    rec: &OutputRecord,
+) -> Result<OutputWithInput, DbError> {
+    let now = now_naive();
+    let commit = get_or_create_commit(conn, &rec.commit)?;
+
+    // Activity times are refreshed at most once a second per commit. The
+    // project's is refreshed together with the commit's, so when the commit's
+    // is fresh the project's is too (it may be fresher) and both are skipped.
+    // The project row is taken first: creating a commit locks it before the
+    // test input, batch and output rows, so every writer must take it first
+    // too, or they deadlock. The conditional UPDATE neither locks nor writes
+    // when a concurrent writer refreshed it meanwhile.
+    let now_utc = Utc::now();
+    // A commit no output refreshed yet still holds its authored time there.
+    let stale = commit.latest_output_datetime.is_none_or(|t| {
+        (now_utc - t).num_milliseconds() >= LATEST_OUTPUT_PRECISION_MS
+            || commit.authored_datetime.is_some_and(|a| t <= a)
+    });
+    if stale {
+        let fresh_since = now - chrono::Duration::milliseconds(LATEST_OUTPUT_PRECISION_MS);
+        diesel::update(
+            projects::table
+                .filter(projects::id.eq(&rec.commit.project))
+                .filter(
+                    projects::latest_output_datetime
+                        .is_null()
+                        .or(projects::latest_output_datetime.le(fresh_since)),
+                ),
+        )
+        .set(projects::latest_output_datetime.eq(now))
+        .execute(conn)?;
+    }
+
+    // The test input, and its metadata when the client sends some.
+    let mut input = get_or_create_test_input(conn, &rec.database, &rec.input_path)?;
+    if let Some(meta) = rec
+        .input_metadata
+        .as_ref()
+        .filter(|m| rules::truthy(Some(m)))
+    {
+        if input.data.get("metadata") != Some(meta) {
+            let current = for_update!(test_inputs::table
+                .filter(test_inputs::id.eq(input.id))
+                .select(test_inputs::data))
+            .first::<Value>(conn)?;
+            let mut patch = Map::new();
+            patch.insert("metadata".into(), meta.clone());
+            input.data = rules::merge_shallow(&current, &patch);
+            diesel::update(test_inputs::table.filter(test_inputs::id.eq(input.id)))
+                .set(test_inputs::data.eq(&input.data))
+                .execute(conn)?;
+        }
+    }
+
+    // The batch records the job type of its latest output.
+    let batch = get_or_create_batch(conn, commit.id, &rec.batch_label, false)?;
+    if batch.data.get("type").and_then(Value::as_str) != Some(rec.job_type.as_str()) {
+        let locked = for_update!(batches::table
+            .filter(batches::id.eq(batch.id))
+            .select(batches::data))
+        .first::<Value>(conn)?;
+        let mut patch = Map::new();
+        patch.insert("type".into(), Value::String(rec.job_type.clone()));
+        set_batch_data(conn, batch.id, &rules::merge_shallow(&locked, &patch))?;
+    }
+
+    let output = upsert_output(conn, batch.id, input.id, rec)?;
+
+    // Activity timestamps and the commit's storage folder, written only when they change.
+    let new_override = rec
+        .commit_dir_override
+        .clone()
+        .unwrap_or_else(|| commit.commit_dir_override.clone());
+    if stale || new_override != commit.commit_dir_override {
+        diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit.id)))
+            .set((
+                ci_commits::latest_output_datetime.eq(now_utc),
+                ci_commits::commit_dir_override.eq(new_override.as_deref()),
+            ))
+            .execute(conn)?;
+    }
+
+    Ok(OutputWithInput {
+        output: output.into(),
+        test_input: Some(input.into()),
+    })
+}
+
+/// Reads one output with its test input.
+pub(crate) fn get_output(conn: &mut Conn, id: i32) -> Result<Option<OutputWithInput>, DbError> {
+    let Some(output) = find_output(conn, id)? else {
+        return Ok(None);
+    };
+    let input = find_test_input(conn, output.test_input_id)?;
+    Ok(Some(OutputWithInput {
+        output: output.into(),
+        test_input: input.map(Into::into),
+    }))
+}
+
+/// See [`crate::ingest::patch_output`].
+pub(crate) fn patch_output(
+    conn: &mut Conn,
+    id: i32,
+    patch: &OutputPatch,
+) -> Result<OutputWithInput, DbError> {
+    let current = for_update!(outputs::table
+        .filter(outputs::id.eq(id))
+        .select(output_cols!()))
+    .first::<OutputRow>(conn)
+    .optional()?
+    .ok_or_else(|| DbError::NotFound(format!("output {id} not found")))?;
+    let data = match &patch.data {
+        Some(p) => rules::merge_shallow(&current.data, p),
+        None => current.data.clone(),
+    };
+    let metrics = match &patch.metrics {
+        Some(p) => rules::merge_shallow(&current.metrics, p),
+        None => current.metrics.clone(),
+    };
+    diesel::update(outputs::table.filter(outputs::id.eq(id)))
+        .set((
+            outputs::is_pending.eq(patch.is_pending.unwrap_or(current.is_pending)),
+            outputs::is_running.eq(patch.is_running.unwrap_or(current.is_running)),
+            outputs::is_failed.eq(patch.is_failed.unwrap_or(current.is_failed)),
+            outputs::data.eq(&data),
+            outputs::metrics.eq(&metrics),
+        ))
+        .execute(conn)?;
+    get_output(conn, id)?.ok_or_else(|| DbError::NotFound(format!("output {id} not found")))
+}

@@ -1,0 +1,113 @@
+//! The commits list of the webapp: commits of a time window with their batches.
+use super::prelude::*;
+use super::tree::load_batches_with_outputs;
+
+/// Commits of a window (newest first, at most `limit`), with their batches.
+pub(crate) fn commits_in_window(
+    conn: &mut Conn,
+    w: &CommitWindow,
+) -> Result<Vec<CommitTree>, DbError> {
+    let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
+    let mut latest = ci_commits::table
+        .filter(ci_commits::project_id.eq(&w.project))
+        .select(max_authored())
+        .into_boxed();
+    if let (Some(b), Some(o)) = (&w.branch, &origin) {
+        latest = latest.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
+    }
+    if let Some(c) = &w.committer {
+        latest = latest.filter(ci_commits::committer_name.eq(c));
+    }
+    let Some(latest) = latest.first::<Option<chrono::DateTime<Utc>>>(conn)? else {
+        return Ok(Vec::new());
+    };
+    let (from, to) = qaboard_model::window::commits_window_bounds(latest, w.from, w.to);
+    let mut q = ci_commits::table
+        .filter(ci_commits::project_id.eq(&w.project))
+        .filter(ci_commits::authored_datetime.ge(from))
+        .filter(ci_commits::authored_datetime.le(to))
+        // The commit's data is passed through as text (no parse per commit).
+        .select((
+            ci_commits::id,
+            ci_commits::hexsha,
+            ci_commits::project_id,
+            json_text!(ci_commits::data, "ci_commits.data"),
+            ci_commits::authored_datetime,
+            ci_commits::committer_name,
+            ci_commits::message,
+            ci_commits::branch,
+            ci_commits::commit_dir_override,
+            ci_commits::latest_output_datetime,
+            ci_commits::deleted,
+        ))
+        .order(ci_commits::authored_datetime.desc())
+        .limit(w.limit)
+        .into_boxed();
+    if let (Some(b), Some(o)) = (&w.branch, &origin) {
+        q = q.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
+    }
+    if let Some(c) = &w.committer {
+        q = q.filter(ci_commits::committer_name.eq(c));
+    }
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        i32,
+        String,
+        Option<String>,
+        crate::read::JsonText,
+        Option<chrono::DateTime<Utc>>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<chrono::DateTime<Utc>>,
+        bool,
+    )> = q.load(conn)?;
+    let commits: Vec<(qaboard_model::CiCommit, crate::read::JsonText)> = rows
+        .into_iter()
+        .map(|r| {
+            let commit = qaboard_model::CiCommit {
+                id: r.0,
+                hexsha: r.1,
+                project_id: r.2.unwrap_or_default(),
+                data: Value::Null,
+                authored_datetime: r.4,
+                committer_name: r.5,
+                message: r.6,
+                branch: r.7,
+                parents: None,
+                commit_dir_override: r.8,
+                commit_type: None,
+                latest_output_datetime: r.9,
+                deleted: r.10,
+            };
+            (commit, r.3)
+        })
+        .collect();
+    let ids: Vec<i32> = commits.iter().map(|c| c.0.id).collect();
+    let mut batches = load_batches_with_outputs(
+        conn,
+        &ids,
+        None,
+        w.batch.as_deref(),
+        w.with_outputs,
+        &w.metrics,
+    )?;
+    let mut by_commit: std::collections::HashMap<i32, Vec<BatchWithOutputs>> =
+        std::collections::HashMap::new();
+    for b in batches.drain(..) {
+        by_commit.entry(b.batch.ci_commit_id).or_default().push(b);
+    }
+    Ok(commits
+        .into_iter()
+        .filter_map(|(commit, data)| {
+            let batches = by_commit.remove(&commit.id)?;
+            Some(CommitTree {
+                commit,
+                data_text: Some(data),
+                project: None,
+                batches,
+            })
+        })
+        .collect())
+}
