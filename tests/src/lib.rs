@@ -5,8 +5,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
-use qaboard_api::ApiConfig;
+use qaboard_api::{ApiConfig, AppState, Application};
 pub use qaboard_db::testing::TestDb;
 use serde_json::Value;
 
@@ -27,26 +26,17 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts the API on a free port over `db`.
+/// Starts the API on a free port over `db`, with the server binary's own
+/// builder ([`qaboard_api::Application::build`]: same routes, middleware and
+/// logger).
 pub fn spawn_app(db: TestDb, cfg: ApiConfig) -> TestApp {
-    let pool = web::Data::new(db.pool.clone());
-    let cfg = web::Data::new(cfg);
+    let state = AppState::new(db.pool.clone(), cfg);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let server = HttpServer::new(move || {
-                App::new()
-                    .app_data(pool.clone())
-                    .app_data(cfg.clone())
-                    .configure(qaboard_api::configure)
-            })
-            .workers(2)
-            .bind("127.0.0.1:0")
-            .expect("bind");
-            let addr = server.addrs()[0];
-            let server = server.run();
-            tx.send((addr, server.handle())).expect("send addr");
-            let _ = server.await;
+            let app = Application::build(state, ([127, 0, 0, 1], 0).into(), 2).expect("bind");
+            tx.send((app.addrs()[0], app.handle())).expect("send addr");
+            let _ = app.run_until_stopped().await;
         });
     });
     let (addr, handle) = rx

@@ -1,9 +1,10 @@
 //! `qaboard-migrate`: database migrations of QA-Board, on PostgreSQL or SQLite.
 use anyhow::{bail, Context, Result};
-use qaboard_db::{migrations, pool::establish, redact_url, resolve_database_url, DbParts};
+use qaboard_db::{migrations, pool::establish, redact_url};
+use qaboard_settings::Settings;
 
 const USAGE: &str = "\
-usage: qaboard-migrate [--database-url URL] <command>
+usage: qaboard-migrate [--config FILE] [--database-url URL] <command>
 
 commands:
   status   list migrations and whether each is applied
@@ -13,9 +14,10 @@ commands:
            record our baseline (the original schema) as applied without
            touching data, then apply our later migrations
 
-The database is --database-url, else QABOARD_DATABASE_URL, else the original
-deployment's QABOARD_DB_HOST/_PORT/_USER/_PASSWORD/_NAME, else the embedded
-SQLite file <QABOARD_DATA_DIR or ./qaboard-data>/qaboard.db.";
+The database is --database-url, else the server's settings (the TOML file of
+--config or QABOARD_CONFIG, then QABOARD_* variables): database_url, else the
+original deployment's db_host/_port/_user/_password/_name, else the embedded
+SQLite file <data_dir>/qaboard.db (see docs/configuration.md).";
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -25,17 +27,17 @@ fn main() {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 fn run() -> Result<()> {
-    let mut url = env("QABOARD_DATABASE_URL");
+    let mut url = None;
+    let mut config = std::env::var("QABOARD_CONFIG")
+        .ok()
+        .filter(|v| !v.is_empty());
     let mut command = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--database-url" => url = Some(args.next().context("--database-url needs a value")?),
+            "--config" => config = Some(args.next().context("--config needs a file")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -47,18 +49,10 @@ fn run() -> Result<()> {
     let Some(command) = command else {
         bail!("a command is required\n\n{USAGE}")
     };
-    let parts = DbParts {
-        host: env("QABOARD_DB_HOST"),
-        port: env("QABOARD_DB_PORT")
-            .map(|p| p.parse())
-            .transpose()
-            .context("QABOARD_DB_PORT is not a port")?,
-        user: env("QABOARD_DB_USER"),
-        password: env("QABOARD_DB_PASSWORD"),
-        name: env("QABOARD_DB_NAME"),
+    let url = match url {
+        Some(u) => u,
+        None => Settings::load(config.as_deref())?.database_url(),
     };
-    let data_dir = env("QABOARD_DATA_DIR").unwrap_or_else(|| "qaboard-data".into());
-    let url = resolve_database_url(url.as_deref(), &parts, std::path::Path::new(&data_dir));
     let mut conn = establish(&url).with_context(|| format!("cannot open {}", redact_url(&url)))?;
     match command.as_str() {
         "status" => {

@@ -1,13 +1,11 @@
 //! The QA-Board backend server: settings, logging, pool, migrations, HTTP.
 use std::time::Duration;
 
-use actix_web::{middleware, web, App, HttpServer};
 use anyhow::{bail, Context, Result};
-use qaboard_api::ApiConfig;
+use qaboard_api::{AppState, Application};
 use qaboard_db::{migrations, redact_url, DbConfig, DbPool};
 
-mod settings;
-use settings::Settings;
+use qaboard_settings::Settings;
 
 /// Tunes glibc's allocator for this server's pattern: answers of the heavy
 /// reads are buffers of a few MB, allocated and freed many times a second.
@@ -85,36 +83,21 @@ fn run() -> Result<()> {
         }
     }
 
-    let api = web::Data::new(ApiConfig {
-        write_tokens: settings.auth.write_tokens.clone(),
-        read_requires_token: settings.auth.read_requires_token,
-        body_limit: settings.body_limit,
-        storage_root: settings.storage_root.clone(),
-        data_dir: settings.data_dir.clone(),
-        cache: std::sync::Arc::new(qaboard_api::cache::ResponseCache::new(settings.cache_bytes)),
-    });
-    let pool = web::Data::new(pool);
-    let addr = settings.listen_addr()?;
+    let addr = settings
+        .listen_addr()
+        .with_context(|| format!("cannot resolve {}", settings.listen))?;
+    let state = AppState::from_settings(pool, settings.clone());
     let workers = settings
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
 
     actix_web::rt::System::new().block_on(async move {
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(pool.clone())
-                .app_data(api.clone())
-                .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("qaboard::http"))
-                .configure(qaboard_api::configure)
-        })
-        .workers(workers)
-        .shutdown_timeout(30)
-        .bind(addr)
-        .with_context(|| format!("cannot listen on {addr}"))?;
-        for a in server.addrs() {
+        let app = Application::build(state, addr, workers)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        for a in app.addrs() {
             // Tests and scripts read this line to find the port.
             println!("qaboard-server listening on http://{a}");
         }
-        server.run().await.context("server failed")
+        app.run_until_stopped().await.context("server failed")
     })
 }

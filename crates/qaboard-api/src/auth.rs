@@ -5,7 +5,7 @@ use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
-use crate::{ApiConfig, ApiError};
+use crate::{ApiError, AppState};
 
 /// Compares two byte strings in time independent of where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -39,9 +39,13 @@ fn token_ok(req: &HttpRequest, tokens: &[String]) -> bool {
 }
 
 fn check(req: &HttpRequest, write: bool) -> Result<(), ApiError> {
-    let Some(cfg) = req.app_data::<web::Data<ApiConfig>>() else {
-        return Ok(());
+    // Never open by accident: a server without its state refuses.
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Err(ApiError::Internal(
+            "the application state is not registered".into(),
+        ));
     };
+    let cfg = &state.config;
     let needed = !cfg.write_tokens.is_empty() && (write || cfg.read_requires_token);
     if !needed || token_ok(req, &cfg.write_tokens) {
         Ok(())

@@ -4,7 +4,7 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
-use crate::{ApiConfig, ApiError};
+use crate::{ApiError, AppState};
 
 /// A request body parsed as a JSON object.
 pub struct JsonBody(pub Map<String, Value>);
@@ -15,9 +15,9 @@ impl FromRequest for JsonBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
-            .app_data::<web::Data<ApiConfig>>()
-            .map(|c| c.body_limit)
-            .unwrap_or(16 * 1024 * 1024);
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.config.body_limit)
+            .unwrap_or(qaboard_settings::DEFAULT_BODY_LIMIT);
         let declared = req
             .headers()
             .get(actix_web::http::header::CONTENT_LENGTH)

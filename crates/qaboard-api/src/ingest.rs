@@ -263,6 +263,13 @@ pub async fn post_commit(
     let sha = sha
         .map(|s| s.trim_end_matches('/').to_string())
         .filter(|s| !s.is_empty());
+    // A sha never holds a slash: `/commit/<a>/<b>` is some other operation's
+    // path (see `routes::commit`), never a commit to create.
+    if sha.as_deref().is_some_and(|s| s.contains('/')) {
+        return Err(ApiError::bad(
+            "'commit' is not a valid commit id: a git sha holds no '/'",
+        ));
+    }
     let env = commit_envelope(&body, sha.as_deref())?;
     let data = Fields(&body)
         .opt_object("data")?

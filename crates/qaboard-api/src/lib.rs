@@ -1,6 +1,7 @@
 //! The QA-Board HTTP API on actix-web: routes, request/response types and
-//! error mapping. Mount it with [`configure`]; it needs a
-//! [`qaboard_db::DbPool`] and an [`ApiConfig`] as app data.
+//! error mapping. Build a server with [`Application::build`] over an
+//! [`AppState`] (pool, settings, cache); [`state::configure_app`] mounts the
+//! same application in an existing `App`.
 //!
 //! Every path is served with and without a trailing slash (never a redirect)
 //! and every error is a JSON `{"error": "..."}`.
@@ -15,15 +16,17 @@ pub mod ingest;
 pub mod manifest;
 pub mod milestones;
 pub mod reads;
+pub mod routes;
+pub mod state;
 pub mod views;
 
 use actix_web::{http::header, web, HttpResponse};
-use qaboard_db::DbPool;
 
 pub use error::ApiError;
+pub use state::{AppState, Application};
 
 /// Settings of the API.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiConfig {
     /// Tokens accepted for writes; empty: writes are open.
     pub write_tokens: Vec<String>,
@@ -40,19 +43,42 @@ pub struct ApiConfig {
     pub cache: std::sync::Arc<cache::ResponseCache>,
 }
 
+impl std::fmt::Debug for ApiConfig {
+    /// Tokens are never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field(
+                "write_tokens",
+                &format_args!("[{} redacted]", self.write_tokens.len()),
+            )
+            .field("read_requires_token", &self.read_requires_token)
+            .field("body_limit", &self.body_limit)
+            .field("storage_root", &self.storage_root)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Default size bound of the response cache.
-pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+pub const DEFAULT_CACHE_BYTES: usize = qaboard_settings::DEFAULT_CACHE_BYTES;
+
+impl ApiConfig {
+    /// The API's settings out of the process's [`qaboard_settings::Settings`].
+    pub fn from_settings(s: &qaboard_settings::Settings) -> ApiConfig {
+        ApiConfig {
+            write_tokens: s.write_tokens(),
+            read_requires_token: s.auth.read_requires_token,
+            body_limit: s.body_limit,
+            storage_root: s.storage_root.clone(),
+            data_dir: s.data_dir.clone(),
+            cache: std::sync::Arc::new(cache::ResponseCache::new(s.cache_bytes)),
+        }
+    }
+}
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig {
-            write_tokens: Vec::new(),
-            read_requires_token: false,
-            body_limit: 16 * 1024 * 1024,
-            storage_root: qaboard_model::DEFAULT_STORAGE_ROOT.to_string(),
-            data_dir: std::path::PathBuf::from("qaboard-data"),
-            cache: std::sync::Arc::new(cache::ResponseCache::new(DEFAULT_CACHE_BYTES)),
-        }
+        ApiConfig::from_settings(&qaboard_settings::Settings::default())
     }
 }
 
@@ -74,19 +100,14 @@ pub fn json_bytes(bytes: impl Into<actix_web::web::Bytes>) -> HttpResponse {
 
 /// A resource of the API: methods it does not route answer 405 JSON, and
 /// CORS preflights are answered.
-fn resource(paths: [String; 2]) -> actix_web::Resource {
+pub(crate) fn resource(paths: [String; 2]) -> actix_web::Resource {
     web::resource(paths).default_service(web::to(preflight_or_405))
 }
 
 /// Both spellings of a path: without and with a trailing slash.
-fn both(path: &str) -> [String; 2] {
+pub(crate) fn both(path: &str) -> [String; 2] {
     let p = path.trim_end_matches('/');
     [p.to_string(), format!("{p}/")]
-}
-
-async fn healthz(pool: web::Data<DbPool>) -> Result<HttpResponse, ApiError> {
-    run_db(move || Ok(pool.ping()?)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "OK"})))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -127,59 +148,21 @@ fn preflight_ok() -> Result<HttpResponse, ApiError> {
         .finish())
 }
 
-/// Registers every route. Also sets JSON error handlers for query and path
-/// extraction, and CORS headers on `/api` responses.
+/// Registers every route (see [`routes`]). Also sets JSON error handlers
+/// for query and path extraction, and CORS headers on `/api` responses.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::QueryConfig::default().error_handler(|e, _| ApiError::bad(e.to_string()).into()),
     )
     .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad(e.to_string()).into()))
-    .service(web::resource(both("/healthz")).route(web::get().to(healthz)))
+    .configure(routes::configure_root)
     .service(
         web::scope("/api/v1")
             .wrap(
                 actix_web::middleware::DefaultHeaders::new()
                     .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")),
             )
-            .service(resource(both("/output")).route(web::post().to(ingest::post_output)))
-            .service(
-                resource(both("/output/{id}/manifest"))
-                    .route(web::get().to(manifest::get_manifest)),
-            )
-            .service(
-                resource(both("/output/{id}"))
-                    .route(web::get().to(ingest::get_output))
-                    .route(web::put().to(ingest::put_output)),
-            )
-            .service(resource(both("/batch")).route(web::post().to(ingest::post_batch)))
-            .service(
-                resource(both("/commit"))
-                    .route(web::get().to(reads::get_commit))
-                    .route(web::post().to(ingest::post_commit)),
-            )
-            .service(
-                resource(both("/commit/{sha:.+}"))
-                    .route(web::get().to(reads::get_commit))
-                    .route(web::post().to(ingest::post_commit)),
-            )
-            .service(resource(both("/commits")).route(web::get().to(reads::get_commits)))
-            .service(
-                resource(both("/commits/{branch:.+}")).route(web::get().to(reads::get_commits)),
-            )
-            .service(resource(both("/projects")).route(web::get().to(reads::get_projects)))
-            .service(resource(both("/project")).route(web::get().to(reads::get_project)))
-            .service(resource(both("/project/branches")).route(web::get().to(reads::get_branches)))
-            .service(
-                resource(both("/project/milestones"))
-                    .route(web::get().to(milestones::get_milestones))
-                    .route(web::post().to(milestones::post_milestones))
-                    .route(web::delete().to(milestones::delete_milestones)),
-            )
-            .service(
-                resource(both("/tests/groups"))
-                    .route(web::get().to(groups::get_groups))
-                    .route(web::post().to(groups::post_groups)),
-            )
+            .configure(routes::configure_api)
             .default_service(web::to(preflight)),
     )
     .default_service(web::to(not_found));

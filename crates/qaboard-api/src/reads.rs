@@ -11,8 +11,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::ReadAccess;
+use crate::state::AppState;
 use crate::views::{commit_json, CommitViewOptions};
-use crate::{json_bytes, run_db, ApiConfig, ApiError};
+use crate::{json_bytes, run_db, ApiError};
 
 /// Query parameters of the commit reads.
 #[derive(Debug, Deserialize)]
@@ -24,19 +25,6 @@ pub struct CommitQuery {
     commit: Option<String>,
 }
 
-/// Reads that build large answers (a commit with its outputs, the commits
-/// list) run at most one per core at a time: more would not finish sooner
-/// on a busy machine, and each holds its rows and answer in memory.
-async fn heavy_read_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
-    static HEAVY: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
-    HEAVY
-        .get_or_init(|| tokio::sync::Semaphore::new(permits))
-        .acquire()
-        .await
-        .ok()
-}
-
 /// Serves a heavy read: from the response cache while the database is
 /// unchanged since the answer was rendered, otherwise by running `load` on
 /// one consistent snapshot (at most one such read per core at a time), then
@@ -45,8 +33,7 @@ async fn heavy_read_permit() -> Option<tokio::sync::SemaphorePermit<'static>> {
 /// for answers that depend on the clock, `clock` (e.g. the current second):
 /// an answer is reused only for the same data and the same `clock`.
 async fn cached_read<D, L, R>(
-    pool: web::Data<DbPool>,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     key: String,
     clock: Option<String>,
     load: L,
@@ -57,7 +44,8 @@ where
     L: FnOnce(&mut DbConn) -> Result<D, ApiError> + Send + 'static,
     R: FnOnce(D) -> Vec<u8> + Send + 'static,
 {
-    let cache = cfg.cache.clone();
+    let pool = state.pool.clone();
+    let cache = state.config.cache.clone();
     if cache.enabled() {
         let (pool, cache, key, clock) = (pool.clone(), cache.clone(), key.clone(), clock.clone());
         let hit = run_db(move || {
@@ -70,7 +58,10 @@ where
             return Ok(json_bytes(body));
         }
     }
-    let _permit = heavy_read_permit().await;
+    // Reads that build large answers run at most one per core at a time
+    // (`AppState::heavy_reads`): more would not finish sooner on a busy
+    // machine, and each holds its rows and answer in memory.
+    let _permit = state.heavy_reads.acquire().await.ok();
     let body = run_db(move || {
         let mut conn = pool.get()?;
         if cache.enabled() {
@@ -120,8 +111,7 @@ fn parse_metrics(m: Option<&str>) -> Result<Vec<String>, ApiError> {
 /// `GET /api/v1/commit/[<id or prefix>]`
 pub async fn get_commit(
     _: ReadAccess,
-    pool: web::Data<DbPool>,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     sha: Option<web::Path<String>>,
     q: web::Query<CommitQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -137,7 +127,7 @@ pub async fn get_commit(
     let branch = q.branch.filter(|b| !b.is_empty());
     // A JSON array: fields cannot run into each other, whatever they contain.
     let key = serde_json::json!(["commit", project, sha, branch, batch, metric_names]).to_string();
-    let storage_root = cfg.storage_root.clone();
+    let storage_root = state.config.storage_root.clone();
     let load = move |conn: &mut DbConn| {
         let sha = match sha {
             Some(s) => s,
@@ -178,7 +168,7 @@ pub async fn get_commit(
             };
             commit_json(&tree, None, &opts)
         };
-    cached_read(pool, cfg, key, None, load, render).await
+    cached_read(state, key, None, load, render).await
 }
 
 /// Query parameters of the commits list.
@@ -216,8 +206,7 @@ fn flag(v: Option<&str>) -> bool {
 /// `GET /api/v1/commits/[<branch>]`
 pub async fn get_commits(
     _: ReadAccess,
-    pool: web::Data<DbPool>,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     branch: Option<web::Path<String>>,
     q: web::Query<CommitsQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -259,7 +248,7 @@ pub async fn get_commits(
         metric_names,
         with_outputs: window.with_outputs,
         only_batches: only_batch.map(|b| vec![b]),
-        default_storage_root: cfg.storage_root.clone(),
+        default_storage_root: state.config.storage_root.clone(),
     };
     let key = serde_json::json!([
         "commits",
@@ -294,7 +283,7 @@ pub async fn get_commits(
     // A window that ends now is one answer per second: it replaces the
     // previous second's under the same key instead of piling up beside it.
     let clock = to_given.is_none().then(|| now.timestamp().to_string());
-    cached_read(pool, cfg, key, clock, load, render).await
+    cached_read(state, key, clock, load, render).await
 }
 
 /// Query with a project.

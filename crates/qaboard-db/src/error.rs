@@ -1,13 +1,30 @@
 //! Errors of the persistence layer.
 use thiserror::Error;
 
-/// What can go wrong talking to the database.
+/// What can go wrong talking to the database. Variants carry data; the
+/// English text is their `Display` (the API layer chooses the status).
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum DbError {
-    /// The row asked for does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is inconsistent with what is stored (e.g. an ambiguous prefix).
+    /// The row asked for does not exist (404 at the API).
+    #[error("{what} not found: {key}")]
+    NotFound {
+        /// What was looked for, e.g. `"output"`.
+        what: &'static str,
+        /// Its key as given, e.g. the id.
+        key: String,
+    },
+    /// A key (e.g. a commit sha prefix) matches several rows (400 at the API).
+    #[error("the {what} prefix {key} is ambiguous, it matches: {}", candidates.join(", "))]
+    Ambiguous {
+        /// What was looked for, e.g. `"commit"`.
+        what: &'static str,
+        /// The key as given.
+        key: String,
+        /// Full keys of (some of) the matching rows.
+        candidates: Vec<String>,
+    },
+    /// The change conflicts with what is stored (409 at the API).
     #[error("{0}")]
     Conflict(String),
     /// Input that the database layer refuses (e.g. a value it cannot store).
@@ -35,7 +52,10 @@ impl DbError {
     pub fn is_client_error(&self) -> bool {
         matches!(
             self,
-            DbError::NotFound(_) | DbError::Conflict(_) | DbError::Invalid(_)
+            DbError::NotFound { .. }
+                | DbError::Ambiguous { .. }
+                | DbError::Conflict(_)
+                | DbError::Invalid(_)
         )
     }
 }
@@ -45,7 +65,10 @@ impl From<diesel::result::Error> for DbError {
     /// the API), whatever query asked for it; anything else is a `Query` error.
     fn from(e: diesel::result::Error) -> Self {
         match e {
-            diesel::result::Error::NotFound => DbError::NotFound("record not found".into()),
+            diesel::result::Error::NotFound => DbError::NotFound {
+                what: "record",
+                key: String::new(),
+            },
             e => DbError::Query(e),
         }
     }

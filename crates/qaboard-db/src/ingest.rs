@@ -15,10 +15,15 @@ pub struct CommitEnvelope {
     pub project: String,
     /// Commit sha (full, or a unique prefix of a known commit).
     pub hexsha: String,
+    /// Branch the commit was first seen on (may be `origin/<branch>`).
     pub branch: Option<String>,
+    /// Commit message.
     pub message: Option<String>,
+    /// Git committer name.
     pub committer_name: Option<String>,
+    /// Git author time (UTC).
     pub authored_datetime: Option<DateTime<Utc>>,
+    /// JSON array of the parent shas.
     pub parents: Option<Value>,
     /// The git repository's path (`data.git.path_with_namespace`).
     pub project_root: Option<String>,
@@ -31,53 +36,78 @@ pub struct CommitEnvelope {
 /// One output's result as posted by `qa run` / `qa batch`.
 #[derive(Debug, Clone, Default)]
 pub struct OutputRecord {
+    /// The commit the result belongs to.
     pub commit: CommitEnvelope,
+    /// Root folder ("database") of the test input.
     pub database: String,
+    /// Path of the test input, relative to `database`.
     pub input_path: String,
+    /// Metadata of the test input, stored in its `data.metadata`.
     pub input_metadata: Option<Value>,
+    /// Label of the output's batch.
     pub batch_label: String,
+    /// Job runner type (`local`, `lsf`…), stored as the batch's `data.type`.
     pub job_type: String,
+    /// Platform it ran on, e.g. `linux`.
     pub platform: String,
     /// JSON array.
     pub configurations: Value,
     /// JSON object.
     pub extra_parameters: Value,
+    /// Kind of output (empty for runs).
     pub output_type: String,
     /// The output's full `data` (client data plus `user` and `ci`).
     pub data: Value,
+    /// Storage folder of the output, when the client names it.
     pub output_directory: Option<String>,
     /// `None`: leave the commit's directory override as it is; `Some(None)`: clear it.
     pub commit_dir_override: Option<Option<String>>,
+    /// Running now (implies pending).
     pub is_running: bool,
+    /// Not finished yet.
     pub is_pending: bool,
+    /// Failed (also when `metrics.is_failed`).
     pub is_failed: bool,
+    /// JSON object of metrics, stored once the output is finished.
     pub metrics: Value,
 }
 
 /// A batch update as posted by `qa batch` / `qa optimize`.
 #[derive(Debug, Clone, Default)]
 pub struct BatchRecord {
+    /// The commit the result belongs to.
     pub commit: CommitEnvelope,
+    /// Batch label (`default` for CI runs).
     pub label: String,
+    /// Storage folder of the batch, when the client names it.
     pub batch_dir: Option<String>,
+    /// Keys merged into the batch's `data`.
     pub data: Map<String, Value>,
+    /// Command of this run, merged into the batch's `data.commands`.
     pub command: Option<Map<String, Value>>,
 }
 
 /// A partial update of an output's status, data and metrics.
 #[derive(Debug, Clone, Default)]
 pub struct OutputPatch {
+    /// New `is_pending`, if given.
     pub is_pending: Option<bool>,
+    /// New `is_running`, if given.
     pub is_running: Option<bool>,
+    /// New `is_failed`, if given.
     pub is_failed: Option<bool>,
+    /// Keys merged into the output's `data`.
     pub data: Option<Map<String, Value>>,
+    /// Keys merged into the output's `metrics`.
     pub metrics: Option<Map<String, Value>>,
 }
 
 /// An output with its test input, as the API serialises it.
 #[derive(Debug, Clone)]
 pub struct OutputWithInput {
+    /// The output.
     pub output: Output,
+    /// Its test input, if any.
     pub test_input: Option<TestInput>,
 }
 

@@ -9,6 +9,7 @@
 //! The public API is [`ingest`] (writes of the `qa` CLI), [`read`] (reads),
 //! [`projects`] (locked updates of a project's data), [`pool`] and
 //! [`migrations`].
+#![warn(missing_docs)]
 
 pub(crate) mod backend;
 pub mod error;

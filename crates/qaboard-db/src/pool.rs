@@ -28,6 +28,11 @@ impl Backend {
     }
 }
 
+/// Default number of connections in the pool.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+/// Default wait for a free connection, in seconds.
+pub const DEFAULT_POOL_TIMEOUT_SECS: u64 = 10;
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
@@ -46,8 +51,8 @@ impl DbConfig {
     pub fn new(url: impl Into<String>) -> Self {
         DbConfig {
             url: url.into(),
-            pool_size: 16,
-            connection_timeout: Duration::from_secs(10),
+            pool_size: DEFAULT_POOL_SIZE,
+            connection_timeout: Duration::from_secs(DEFAULT_POOL_TIMEOUT_SECS),
             echo: false,
         }
     }
@@ -233,10 +238,15 @@ pub fn establish(url: &str) -> Result<DbConn, DbError> {
 /// (`QABOARD_DB_HOST`, `_PORT`, `_USER`, `_PASSWORD`, `_NAME`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct DbParts {
+    /// PostgreSQL host.
     pub host: Option<String>,
+    /// PostgreSQL port (default 5432).
     pub port: Option<u16>,
+    /// PostgreSQL user (default `qaboard`).
     pub user: Option<String>,
+    /// PostgreSQL password (default `password`).
     pub password: Option<String>,
+    /// PostgreSQL database name (default `qaboard`).
     pub name: Option<String>,
 }
 

@@ -24,5 +24,8 @@ pub fn update_project_data<T>(
 }
 
 fn not_found(id: &str) -> DbError {
-    DbError::NotFound(format!("project not found: {id}"))
+    DbError::NotFound {
+        what: "project",
+        key: id.to_string(),
+    }
 }

@@ -67,15 +67,25 @@ json_text_type!(
 /// written into responses without a parse/serialise round trip.
 #[derive(Debug, Clone, diesel::Queryable)]
 pub struct OutputRead {
+    /// Row id.
     pub id: i32,
+    /// Id of the output's batch.
     pub batch_id: Option<i32>,
+    /// Creation time (UTC, without time zone).
     pub created_date: Option<NaiveDateTime>,
+    /// Its files were deleted.
     pub deleted: bool,
+    /// Storage folder of the output when not the conventional one.
     pub output_dir_override: Option<String>,
+    /// Kind of output (empty for runs, `optim_iteration` for tuning iterations).
     pub output_type: Option<String>,
+    /// Platform it ran on, e.g. `linux`.
     pub platform: Option<String>,
+    /// Not finished yet.
     pub is_pending: bool,
+    /// Running now (implies pending).
     pub is_running: bool,
+    /// Finished and failed.
     pub is_failed: bool,
     /// JSON array text.
     pub configurations: JsonText,
@@ -85,7 +95,9 @@ pub struct OutputRead {
     pub metrics: JsonText,
     /// JSON object text.
     pub data: JsonText,
+    /// Root folder of its test input.
     pub test_input_database: Option<String>,
+    /// Path of its test input, relative to that root.
     pub test_input_path: Option<String>,
     /// JSON text of the input's `data.metadata`, if any.
     pub test_input_metadata: Option<MetadataText>,
@@ -103,9 +115,13 @@ impl OutputRead {
 pub struct OutputCounts {
     /// Finished and not failed.
     pub valid: i64,
+    /// Not finished yet.
     pub pending: i64,
+    /// Running now.
     pub running: i64,
+    /// Finished and failed.
     pub failed: i64,
+    /// Files deleted.
     pub deleted: i64,
 }
 
@@ -113,7 +129,9 @@ pub struct OutputCounts {
 /// outputs, and — when asked for — its outputs.
 #[derive(Debug, Clone)]
 pub struct BatchWithOutputs {
+    /// The batch.
     pub batch: Batch,
+    /// Its outputs by state.
     pub counts: OutputCounts,
     /// Metrics JSON text of each valid output (loaded when metrics are aggregated).
     pub valid_metrics: Vec<String>,
@@ -128,29 +146,43 @@ pub struct CommitTree {
     pub commit: CiCommit,
     /// The commit's `data` as JSON text, when read for pass-through.
     pub data_text: Option<JsonText>,
+    /// Project id.
     pub project: Option<Project>,
+    /// Its batches, oldest first.
     pub batches: Vec<BatchWithOutputs>,
 }
 
 /// A project in the projects list.
 #[derive(Debug, Clone)]
 pub struct ProjectSummary {
+    /// Project id.
     pub id: String,
+    /// The project's `data`.
     pub data: Value,
+    /// When an output was last recorded (UTC), at most a second stale.
     pub latest_output_datetime: Option<NaiveDateTime>,
+    /// Author time of its latest commit (UTC).
     pub latest_commit_datetime: Option<DateTime<Utc>>,
+    /// Number of its commits.
     pub total_commits: i64,
 }
 
 /// Which commits the commits list shows.
 #[derive(Debug, Clone)]
 pub struct CommitWindow {
+    /// Project id.
     pub project: String,
+    /// Only commits of this branch (or `origin/<branch>`).
     pub branch: Option<String>,
+    /// Only commits of this committer.
     pub committer: Option<String>,
+    /// Start of the window (UTC).
     pub from: DateTime<Utc>,
+    /// End of the window (UTC).
     pub to: DateTime<Utc>,
+    /// At most this many commits.
     pub limit: i64,
+    /// Load every output of the batches.
     pub with_outputs: bool,
     /// Metrics to aggregate: the valid outputs' values of these names are
     /// loaded (only these, when outputs are not loaded whole).

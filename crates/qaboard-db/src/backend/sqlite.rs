@@ -44,5 +44,8 @@ macro_rules! single_writer {
     };
 }
 
+/// The shared query code, compiled here with this backend's items in scope
+/// (the same files are mounted by the other backend: on purpose).
 #[path = "../queries/mod.rs"]
+#[allow(clippy::duplicate_mod)]
 pub(crate) mod queries;

@@ -37,14 +37,11 @@ pub(crate) fn find_commit(
     match candidates.len() {
         0 => Ok(None),
         1 => Ok(candidates.pop()),
-        _ => Err(DbError::Conflict(format!(
-            "the commit prefix {sha} is ambiguous, it matches: {}",
-            candidates
-                .iter()
-                .map(|c| c.hexsha.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+        _ => Err(DbError::Ambiguous {
+            what: "commit",
+            key: sha.to_string(),
+            candidates: candidates.into_iter().map(|c| c.hexsha).collect(),
+        }),
     }
 }
 

@@ -315,7 +315,10 @@ pub(crate) fn patch_output(
         .select(output_cols!()))
     .first::<OutputRow>(conn)
     .optional()?
-    .ok_or_else(|| DbError::NotFound(format!("output {id} not found")))?;
+    .ok_or_else(|| DbError::NotFound {
+        what: "output",
+        key: id.to_string(),
+    })?;
     let data = match &patch.data {
         Some(p) => rules::merge_shallow(&current.data, p),
         None => current.data.clone(),
@@ -333,5 +336,8 @@ pub(crate) fn patch_output(
             outputs::metrics.eq(&metrics),
         ))
         .execute(conn)?;
-    get_output(conn, id)?.ok_or_else(|| DbError::NotFound(format!("output {id} not found")))
+    get_output(conn, id)?.ok_or_else(|| DbError::NotFound {
+        what: "output",
+        key: id.to_string(),
+    })
 }

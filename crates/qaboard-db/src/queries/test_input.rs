@@ -25,7 +25,10 @@ pub(crate) fn get_or_create_test_input(
         ))
         .on_conflict_do_nothing()
         .execute(conn)?;
-    find(conn)?.ok_or_else(|| DbError::NotFound("test input vanished".into()))
+    find(conn)?.ok_or_else(|| DbError::NotFound {
+        what: "test input",
+        key: format!("{database}/{path}"),
+    })
 }
 
 pub(crate) fn find_test_input(

@@ -1,8 +1,7 @@
 //! Malformed writes: every one is answered 400 (or 413) with a JSON
 //! `{"error": "..."}` naming what is wrong, and writes nothing.
-mod ingest_support;
 
-use ingest_support::*;
+use crate::ingest_support::*;
 use qaboard_api::ApiConfig;
 use qaboard_tests::{for_each_backend, Client, Resp, TestApp};
 use serde_json::{json, Value};

@@ -1,11 +1,10 @@
 //! Replays every request the real `qa` CLI 1.1.1 sent in the captured
 //! scenarios, and the requests whose answers of the original backend were
 //! recorded, and checks the answers and the resulting state through HTTP.
-mod ingest_support;
 
 use std::collections::{BTreeSet, HashMap};
 
-use ingest_support::*;
+use crate::ingest_support::*;
 use qaboard_api::ApiConfig;
 use qaboard_tests::{encode, for_each_backend, reference_dir, scenario, Client, Resp, TestApp};
 use serde_json::{json, Map, Value};

@@ -2,12 +2,11 @@
 //! serves an answer older than the database: writes through the API, and
 //! writes made by another connection that the server knows nothing of, show
 //! in the very next read, on every backend.
-mod ingest_support;
 
 use std::sync::Arc;
 
+use crate::ingest_support::*;
 use diesel::RunQueryDsl;
-use ingest_support::*;
 use qaboard_api::cache::ResponseCache;
 use qaboard_api::ApiConfig;
 use qaboard_db::DbConn;

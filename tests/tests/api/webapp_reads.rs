@@ -3,12 +3,11 @@
 //! (`original-responses/10_*` … `22_*`), the commits list's window and
 //! filters, metrics aggregation, the latest successful commit, commit
 //! prefixes, errors, and the projects list.
-mod ingest_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
-use ingest_support::*;
+use crate::ingest_support::*;
 use qaboard_api::ApiConfig;
 use qaboard_tests::{encode, for_each_backend, Client, Resp};
 use serde_json::{json, Value};

@@ -1,11 +1,10 @@
 //! Concurrent writes, as many `qa` jobs of one CI pipeline send them at once:
 //! no duplicate rows, no failed request, no lost update.
-mod ingest_support;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
-use ingest_support::*;
+use crate::ingest_support::*;
 use qaboard_api::ApiConfig;
 use qaboard_tests::{encode, for_each_backend, Client, Resp, TestApp};
 use serde_json::{json, Value};

@@ -3,9 +3,6 @@
 //! database (row counts) to check what a request wrote or did not write.
 #![allow(dead_code)]
 
-use diesel::sql_types::BigInt;
-use diesel::{QueryableByName, RunQueryDsl};
-use qaboard_db::DbConn;
 use qaboard_tests::{reference_dir, TestApp};
 use serde_json::{Map, Value};
 
@@ -18,36 +15,14 @@ pub const TABLES: [&str; 5] = [
     "outputs",
 ];
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Runs a statement that returns nothing.
 pub fn sql_exec(app: &TestApp, sql: &str) {
-    let mut conn = app.db.pool.get().expect("db connection");
-    match &mut conn {
-        DbConn::Pg(c) => diesel::sql_query(sql).execute(&mut **c),
-        DbConn::Sqlite(c) => diesel::sql_query(sql).execute(&mut **c),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    app.db.exec(sql);
 }
 
 /// `SELECT count(*) FROM <table> [WHERE ...]`.
 pub fn count_where(app: &TestApp, table: &str, filter: &str) -> i64 {
-    let sql = if filter.is_empty() {
-        format!("SELECT count(*) AS n FROM {table}")
-    } else {
-        format!("SELECT count(*) AS n FROM {table} WHERE {filter}")
-    };
-    let mut conn = app.db.pool.get().expect("db connection");
-    let rows: Vec<Count> = match &mut conn {
-        DbConn::Pg(c) => diesel::sql_query(&sql).load(&mut **c),
-        DbConn::Sqlite(c) => diesel::sql_query(&sql).load(&mut **c),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows[0].n
+    app.db.count_where(table, filter)
 }
 
 /// Number of rows of a table.

@@ -1,9 +1,8 @@
 //! Write tokens: with tokens configured, writes need
 //! `Authorization: Bearer <token>` (what `qa` sends when `QA_TOKEN` is set);
 //! reads need one only with `read_requires_token`.
-mod ingest_support;
 
-use ingest_support::*;
+use crate::ingest_support::*;
 use qaboard_api::ApiConfig;
 use qaboard_tests::{encode, for_each_backend, reference_dir, scenario, Client, Resp, TestApp};
 use serde_json::{json, Value};

@@ -1,0 +1,17 @@
+//! The end-to-end tests of the API, one binary (linked once) with a module
+//! per area. Each test serves the real API on `127.0.0.1:0` over fresh
+//! databases: SQLite always, PostgreSQL when `QABOARD_TEST_DATABASE_URL` is
+//! set (each database cloned from a template migrated once per run, see
+//! `qaboard_db::testing`).
+
+mod ingest_support;
+
+mod auth;
+mod bad_input;
+mod concurrency;
+mod replay;
+mod response_cache;
+mod routes;
+mod smoke;
+mod webapp_files;
+mod webapp_reads;
