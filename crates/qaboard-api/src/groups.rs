@@ -19,7 +19,8 @@ use serde_json::Value;
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::body::JsonBody;
 use crate::manifest::write_atomically;
-use crate::{run_db, ApiConfig, ApiError};
+use crate::state::AppState;
+use crate::{run_db, ApiError};
 
 /// Content of a group file created on first read.
 pub const DEFAULT_GROUPS: &str =
@@ -111,9 +112,10 @@ fn io_error(path: &Path, e: std::io::Error) -> ApiError {
 /// `GET /api/v1/tests/groups?project=&name=`
 pub async fn get_groups(
     _: ReadAccess,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     q: web::Query<GroupsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let cfg = state.config.clone();
     let q = q.into_inner();
     let project = string_param("project", q.project, None)?;
     let name = string_param("name", q.name, None)?;
@@ -153,10 +155,11 @@ fn create_default(path: &Path) {
 /// `POST /api/v1/tests/groups?project=&name=` with `{groups: "<yaml>"}`
 pub async fn post_groups(
     _: WriteAccess,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     q: web::Query<GroupsQuery>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let cfg = state.config.clone();
     let q = q.into_inner();
     let body = body.0;
     let project = string_param("project", q.project, body.get("project"))?;

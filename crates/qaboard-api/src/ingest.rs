@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::body::{JsonBody, OptionalJsonBody};
 use crate::fields::{check_commit_id, Fields};
+use crate::state::AppState;
 use crate::views::{batch_dir_of, OutputView};
 use crate::{json_bytes, run_db, ApiConfig, ApiError};
 
@@ -151,10 +152,10 @@ fn output_json(pool: &DbPool, cfg: &ApiConfig, o: OutputWithInput) -> Result<Vec
 /// `POST /api/v1/output/`
 pub async fn post_output(
     _: WriteAccess,
-    pool: web::Data<DbPool>,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let (pool, cfg) = (state.pool.clone(), state.config.clone());
     let rec = output_record(&body.0)?;
     run_db(move || {
         let mut conn = pool.get()?;
@@ -176,10 +177,10 @@ fn parse_id(id: &str) -> Result<qaboard_model::OutputId, ApiError> {
 /// `GET /api/v1/output/<id>/`
 pub async fn get_output(
     _: ReadAccess,
-    pool: web::Data<DbPool>,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let (pool, cfg) = (state.pool.clone(), state.config.clone());
     let id = parse_id(&id)?;
     run_db(move || {
         let mut conn = pool.get()?;
@@ -195,11 +196,11 @@ pub async fn get_output(
 /// `PUT /api/v1/output/<id>/`
 pub async fn put_output(
     _: WriteAccess,
-    pool: web::Data<DbPool>,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     id: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let (pool, cfg) = (state.pool.clone(), state.config.clone());
     let id = parse_id(&id)?;
     let f = Fields(&body.0);
     let patch = OutputPatch {
@@ -222,9 +223,10 @@ pub async fn put_output(
 /// `POST /api/v1/batch/`
 pub async fn post_batch(
     _: WriteAccess,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
     let body = body.0;
     let f = Fields(&body);
     let commit = commit_envelope(&body, None)?;
@@ -254,10 +256,11 @@ pub async fn post_batch(
 /// `POST /api/v1/commit/` and `POST /api/v1/commit/<sha>`
 pub async fn post_commit(
     _: WriteAccess,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     sha: Option<web::Path<String>>,
     body: OptionalJsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
     let body = body.0;
     // `/commit/{sha:.+}` also matches `/commit/<sha>/`: the slash is not part of the sha.
     let sha = sha

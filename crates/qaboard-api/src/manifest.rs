@@ -19,13 +19,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::{web, HttpResponse};
 use md5::{Digest, Md5};
 use qaboard_db::read;
-use qaboard_db::DbPool;
 use qaboard_model::paths;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::ReadAccess;
+use crate::state::AppState;
 use crate::views::batch_dir_of;
-use crate::{json_bytes, run_db, ApiConfig, ApiError};
+use crate::{json_bytes, run_db, ApiError};
 
 /// Name of the cached manifest inside an output folder.
 pub const MANIFEST_FILE: &str = "manifest.outputs.json";
@@ -71,11 +71,11 @@ fn parse_id(id: &str) -> Result<qaboard_model::OutputId, ApiError> {
 /// `GET /api/v1/output/<id>/manifest/`
 pub async fn get_manifest(
     _: ReadAccess,
-    pool: web::Data<DbPool>,
-    cfg: web::Data<ApiConfig>,
+    state: web::Data<AppState>,
     id: web::Path<String>,
     q: web::Query<ManifestQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let (pool, cfg) = (state.pool.clone(), state.config.clone());
     let id = parse_id(&id)?;
     let refresh = flag(q.refresh.as_deref());
     let body = run_db(move || {

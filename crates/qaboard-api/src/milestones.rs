@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::body::OptionalJsonBody;
+use crate::state::AppState;
 use crate::{json_bytes, run_db, ApiError};
 
 /// Query parameters accepted besides the body.
@@ -56,10 +57,11 @@ enum Change {
 /// `GET /api/v1/project/milestones/`
 pub async fn get_milestones(
     _: ReadAccess,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     q: web::Query<MilestonesQuery>,
     body: OptionalJsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
     let project = field("project", &body.0, q.into_inner().project)?;
     let body = run_db(move || {
         let mut conn = pool.get()?;
@@ -82,10 +84,11 @@ fn is_delete(v: Option<&Value>) -> bool {
 /// `POST /api/v1/project/milestones/`
 pub async fn post_milestones(
     _: WriteAccess,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     q: web::Query<MilestonesQuery>,
     body: OptionalJsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
     let q = q.into_inner();
     let body = body.0;
     let project = field("project", &body, q.project)?;
@@ -104,21 +107,18 @@ pub async fn post_milestones(
 /// `DELETE /api/v1/project/milestones/`
 pub async fn delete_milestones(
     _: WriteAccess,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     q: web::Query<MilestonesQuery>,
     body: OptionalJsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
     let q = q.into_inner();
     let project = field("project", &body.0, q.project)?;
     let key = field("key", &body.0, q.key)?;
     apply(pool, project, Change::Delete(key)).await
 }
 
-async fn apply(
-    pool: web::Data<DbPool>,
-    project: String,
-    change: Change,
-) -> Result<HttpResponse, ApiError> {
+async fn apply(pool: DbPool, project: String, change: Change) -> Result<HttpResponse, ApiError> {
     let body = run_db(move || {
         let mut conn = pool.get()?;
         let milestones = projects::update_project_data(&mut conn, &project, |data| {

@@ -3,7 +3,7 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use qaboard_db::read::{self, CommitWindow};
-use qaboard_db::{DbConn, DbPool};
+use qaboard_db::DbConn;
 use qaboard_model::aggregate::metric_names;
 use qaboard_model::rules::reference_branch;
 use qaboard_model::time::{iso_naive, iso_utc, parse_client_datetime};
@@ -295,8 +295,9 @@ pub struct ProjectQuery {
 /// `GET /api/v1/projects`
 pub async fn get_projects(
     _: ReadAccess,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
     let summaries = run_db(move || Ok(read::project_summaries(&mut pool.get()?)?)).await?;
     let mut out = Map::new();
     for p in summaries {
@@ -337,9 +338,10 @@ pub async fn get_projects(
 /// `GET /api/v1/project?project=`
 pub async fn get_project(
     _: ReadAccess,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     q: web::Query<ProjectQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
     let project = required_project(q.into_inner().project)?;
     let p = run_db(move || Ok(read::project(&mut pool.get()?, &project)?)).await?;
     match p {
@@ -351,9 +353,10 @@ pub async fn get_project(
 /// `GET /api/v1/project/branches?project=`
 pub async fn get_branches(
     _: ReadAccess,
-    pool: web::Data<DbPool>,
+    state: web::Data<AppState>,
     q: web::Query<ProjectQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
     let project = required_project(q.into_inner().project)?;
     let b = run_db(move || Ok(read::branches(&mut pool.get()?, &project)?)).await?;
     Ok(HttpResponse::Ok().json(b))

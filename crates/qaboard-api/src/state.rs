@@ -3,9 +3,8 @@
 //! binary and by the tests alike (as zero-to-production's
 //! `Application::build`): same routes, same middleware, same logger.
 //!
-//! A handler reaches the state with `state: web::Data<AppState>`; the
-//! pieces older handlers extract (`web::Data<DbPool>`, `web::Data<ApiConfig>`)
-//! are registered from the same state.
+//! A handler reaches the state with `state: web::Data<AppState>`; nothing
+//! else is registered as app data.
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -68,14 +67,11 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// Registers the state and its pieces as app data, the request logger, and
-/// every route: the whole application, for [`Application::build`] and for
+/// Registers the state as app data and every route: the whole application, for [`Application::build`] and for
 /// in-process tests (`actix_web::test::init_service(App::new().configure(..))`).
 pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
-        cfg.app_data(web::Data::new(state.clone()))
-            .app_data(web::Data::new(state.pool.clone()))
-            .app_data(web::Data::from(state.config.clone()));
+        cfg.app_data(web::Data::new(state.clone()));
         crate::configure(cfg);
     }
 }
