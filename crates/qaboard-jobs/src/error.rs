@@ -1,7 +1,7 @@
 //! The error type of this crate.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Everything that can go wrong when starting, running or stopping a job.
 ///
@@ -101,7 +101,7 @@ impl JobError {
         }
     }
 
-    pub(crate) fn io_path(action: &str, path: &PathBuf, source: io::Error) -> Self {
+    pub(crate) fn io_path(action: &str, path: &Path, source: io::Error) -> Self {
         JobError::io(format!("{action} {}", path.display()), source)
     }
 

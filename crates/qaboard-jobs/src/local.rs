@@ -246,7 +246,7 @@ impl LocalRunner {
         fs::create_dir_all(&cwd).map_err(|e| JobError::io_path("cannot create", &cwd, e))?;
         if let Some(parent) = spec.log_file.parent() {
             fs::create_dir_all(parent)
-                .map_err(|e| JobError::io_path("cannot create", &parent.to_path_buf(), e))?;
+                .map_err(|e| JobError::io_path("cannot create", parent, e))?;
         }
         let mut log = OpenOptions::new()
             .create(true)
