@@ -10,6 +10,17 @@
 //! - [`LsfRunner`]: `bkill -J "<id8>*"`, through `QA_RUNNERS_LSF_BRIDGE`.
 //! - [`Runner`] and [`stop_commands`]: stop whatever a batch's commands started.
 //!
+//! # What the API handlers store
+//! - `start` returns a [`JobRecord`]; store it as JSON in the batch the job
+//!   works on, under `batch.data.server_jobs[command_id]` (NOT in
+//!   `batch.data.commands`: `qa batch` posts its own entry under the same
+//!   command id and the ingestion merge would replace ours).
+//! - Stop reads `batch.data.server_jobs` and `batch.data.commands` and calls
+//!   [`stop_commands`]; stopping a finished job succeeds, so old records are
+//!   harmless (they may be pruned after a successful stop).
+//! - Group listing and save-artifacts use [`LocalRunner::run`] (to completion,
+//!   with a timeout) and store nothing.
+//!
 //! Nothing here keeps state needed for correctness except the per-process
 //! `max_jobs` counter and the time-limit watchers of the jobs this process
 //! started (a job outlives a server restart; it can still be stopped from its record).
@@ -27,7 +38,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use error::JobError;
-pub use local::{log_tail, Completed, LocalRunner, ENVRC_WRAPPER};
+pub use local::{log_tail, Completed, LocalRunner, ENVRC_WRAPPER, ENVRC_WRAPPER_UMASK_ZERO};
 pub use lsf::LsfRunner;
 pub use spec::{ancestor_envrc_files, new_command_id, JobRecord, JobSpec, JobsConfig};
 

@@ -25,6 +25,14 @@ use crate::StopOutcome;
 pub const ENVRC_WRAPPER: &str =
     r#"while [ "$1" != -- ]; do source "$1"; shift; done; shift; exec "$@""#;
 
+/// [`ENVRC_WRAPPER`] preceded by `umask 0`, for [`JobSpec::umask_zero`]
+/// (the original redo script's `umask 0`: files shared with users).
+pub const ENVRC_WRAPPER_UMASK_ZERO: &str =
+    r#"umask 0; while [ "$1" != -- ]; do source "$1"; shift; done; shift; exec "$@""#;
+
+/// Most stdout [`LocalRunner::run`] keeps (the rest is read and dropped).
+const MAX_STDOUT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// `$0` of the wrapper, shown by `ps`.
 const WRAPPER_NAME: &str = "qa-job";
 /// How often reaper threads look at their child.
@@ -138,13 +146,20 @@ impl LocalRunner {
         let pgid = child.id() as i32;
         let mut pipe = child.stdout.take();
         let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
+        let reader = thread::Builder::new().spawn(move || {
             let mut buf = Vec::new();
             if let Some(p) = pipe.as_mut() {
-                let _ = p.read_to_end(&mut buf);
+                let _ = p.by_ref().take(MAX_STDOUT_BYTES).read_to_end(&mut buf);
+                // Keep draining so the job never blocks on a full pipe.
+                let _ = std::io::copy(p, &mut std::io::sink());
             }
             let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
         });
+        if let Err(e) = reader {
+            kill_group_and_wait(pgid, self.config.stop_grace);
+            let _ = child.wait();
+            return Err(JobError::io("cannot start the stdout reader thread", e));
+        }
         let deadline = Instant::now() + timeout;
         let status = wait_until(&mut child, deadline)?;
         let stdout = match status {
@@ -264,10 +279,15 @@ impl LocalRunner {
         } else {
             Vec::new()
         };
+        let program = if spec.umask_zero {
+            ENVRC_WRAPPER_UMASK_ZERO
+        } else {
+            ENVRC_WRAPPER
+        };
         let mut argv: Vec<String> = vec![
             "bash".into(),
             "-c".into(),
-            ENVRC_WRAPPER.into(),
+            program.into(),
             WRAPPER_NAME.into(),
         ];
         argv.extend(envrcs.iter().map(|p| p.to_string_lossy().into_owned()));
@@ -283,7 +303,7 @@ impl LocalRunner {
         // envrc paths go as OsStr: lossy conversion only affects the record.
         command
             .arg("-c")
-            .arg(ENVRC_WRAPPER)
+            .arg(program)
             .arg(WRAPPER_NAME)
             .args(&envrcs)
             .arg("--")

@@ -69,6 +69,9 @@ pub struct JobSpec {
     /// Source the `.envrc` files of `cwd` and its ancestors, outermost first
     /// (the original's redo and tuning scripts do).
     pub source_envrc: bool,
+    /// Run with `umask 0` so files are writable by everyone sharing the storage
+    /// (the original redo script did; its tuning script did not). Default false.
+    pub umask_zero: bool,
 }
 
 impl JobSpec {
@@ -91,6 +94,7 @@ impl JobSpec {
             log_file: log_file.into(),
             env,
             source_envrc: true,
+            umask_zero: false,
         }
     }
 

@@ -365,3 +365,18 @@ fn nul_bytes_are_refused_before_starting() {
     assert!(matches!(err, JobError::InvalidValue { .. }));
     assert!(!fx.record.join("argv").exists());
 }
+
+#[test]
+fn umask_zero_on_request() {
+    let fx = Fixture::new();
+    let runner = fx.runner();
+    let mut spec = fx.spec("a", "ok", vec![]);
+    spec.umask_zero = true;
+    let record = runner.start(&spec).unwrap();
+    assert!(eventually(|| runner.running() == 0));
+    assert_eq!(
+        fs::read_to_string(fx.record.join("umask")).unwrap().trim(),
+        "0000"
+    );
+    assert!(record.argv[2].starts_with("umask 0;"));
+}

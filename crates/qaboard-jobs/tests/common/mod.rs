@@ -17,6 +17,7 @@ rec="$QA_TEST_RECORD"
 printf '%s\0' "$@" > "$rec/argv"
 pwd -P > "$rec/cwd"
 env -0 > "$rec/env"
+umask > "$rec/umask"
 case "$QA_TEST_MODE" in
   fail) echo "fake qa: something broke" >&2; exit 3 ;;
   sleep) sleep 300 & echo $! > "$rec/child"; echo "fake qa: sleeping"; wait ;;
