@@ -21,7 +21,7 @@ use crate::StopOutcome;
 
 /// The `bash -c` program: sources each positional parameter up to `--`, then
 /// executes the rest. Paths and argv only ever reach bash as positional
-/// parameters (OPERATIONS.md §3 "Intended [JOB]"), never as shell text.
+/// parameters (OPERATIONS.md §3 "Intended \[JOB\]"), never as shell text.
 pub const ENVRC_WRAPPER: &str =
     r#"while [ "$1" != -- ]; do source "$1"; shift; done; shift; exec "$@""#;
 
@@ -196,8 +196,9 @@ impl LocalRunner {
     /// after `stop_grace`. A job already finished (no process of the group left,
     /// or the number reused by an unrelated process) is [`StopOutcome::AlreadyFinished`].
     ///
-    /// The group is recognised by its leader's start time or, once the leader
-    /// exited, by members carrying `QA_BATCH_COMMAND_ID=<command_id>`.
+    /// The group is recognised by its leader's start time (while it lives) and
+    /// by members carrying `QA_BATCH_COMMAND_ID=<command_id>`; anything else is
+    /// left alone. The server's own process group is refused ([`JobError::InvalidValue`]).
     /// Errors: [`JobError::OtherHost`] when started on another host or PID namespace;
     /// [`JobError::StopFailed`] when processes survive SIGKILL.
     pub fn stop(&self, record: &JobRecord) -> Result<StopOutcome, JobError> {
@@ -209,8 +210,12 @@ impl LocalRunner {
                 this_host: format!("{host} ({ns})"),
             });
         }
-        if record.pgid <= 1 {
-            return Err(JobError::invalid("pgid", record.pgid.to_string()));
+        let own_group = rustix::process::getpgrp().as_raw_nonzero().get();
+        if record.pgid <= 1 || record.pgid == own_group {
+            return Err(JobError::invalid(
+                "pgid",
+                format!("{} is not a job's process group", record.pgid),
+            ));
         }
         if !is_our_group(record) {
             return Ok(StopOutcome::AlreadyFinished);
@@ -412,15 +417,21 @@ fn wait_group_gone(pgid: i32, within: Duration) -> bool {
     }
 }
 
-/// Whether the live processes of `record.pgid` are the recorded job.
+/// Whether the live processes of `record.pgid` are the recorded job: the leader,
+/// when alive, has the recorded start time, AND some member carries
+/// `QA_BATCH_COMMAND_ID=<command_id>` in its initial environment. The second
+/// check keeps a forged or stale record (job data lives in a client-writable
+/// JSON column) from signalling unrelated processes of the server's user.
 fn is_our_group(record: &JobRecord) -> bool {
     let members = procfs::group_members(record.pgid);
-    match members.iter().find(|m| m.pid == record.pgid) {
-        Some(leader) => leader.start_ticks == record.start_ticks,
-        None => members
-            .iter()
-            .any(|m| procfs::has_env(m.pid, "QA_BATCH_COMMAND_ID", &record.command_id)),
+    if let Some(leader) = members.iter().find(|m| m.pid == record.pgid) {
+        if record.start_ticks != 0 && leader.start_ticks != record.start_ticks {
+            return false;
+        }
     }
+    members
+        .iter()
+        .any(|m| procfs::has_env(m.pid, "QA_BATCH_COMMAND_ID", &record.command_id))
 }
 
 fn describe(status: ExitStatus) -> String {

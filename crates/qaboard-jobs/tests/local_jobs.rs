@@ -229,18 +229,16 @@ fn stop_kills_the_process_group_from_the_stored_record() {
     assert!(err.to_string().contains("other-host"));
 }
 
-#[test]
-fn stop_leaves_a_reused_group_number_alone() {
-    let fx = Fixture::new();
-    // An unrelated process group with no QA_BATCH_COMMAND_ID.
-    let mut unrelated = Command::new("sleep")
-        .arg("300")
-        .env_remove("QA_BATCH_COMMAND_ID")
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let pgid = unrelated.id() as i32;
-    let record = JobRecord {
+fn stat_ticks(pid: i32) -> u64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest: Vec<&str> = text[text.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .collect();
+    rest[19].parse().unwrap()
+}
+
+fn forged(fx: &Fixture, pgid: i32, start_ticks: u64) -> JobRecord {
+    JobRecord {
         command_id: qaboard_jobs::new_command_id(),
         runner: "local".into(),
         host: fs::read_to_string("/proc/sys/kernel/hostname")
@@ -252,19 +250,41 @@ fn stop_leaves_a_reused_group_number_alone() {
             .to_string_lossy()
             .into(),
         pgid,
-        start_ticks: 1, // not this process's start time
+        start_ticks,
         started_at: chrono::Utc::now(),
         argv: vec![],
         cwd: fx.root().into(),
         log_file: fx.root().join("log"),
-    };
-    assert_eq!(
-        fx.runner().stop(&record).unwrap(),
-        StopOutcome::AlreadyFinished
-    );
+    }
+}
+
+#[test]
+fn stop_leaves_unrelated_process_groups_alone() {
+    let fx = Fixture::new();
+    // An unrelated process group with no QA_BATCH_COMMAND_ID.
+    let mut unrelated = Command::new("sleep")
+        .arg("300")
+        .env_remove("QA_BATCH_COMMAND_ID")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = unrelated.id() as i32;
+    let runner = fx.runner();
+    // A reused number (other start time), then a forged record with the right
+    // start time but not the job's command id: neither is signalled.
+    for ticks in [1, stat_ticks(pgid)] {
+        assert_eq!(
+            runner.stop(&forged(&fx, pgid, ticks)).unwrap(),
+            StopOutcome::AlreadyFinished
+        );
+    }
     assert_eq!(unrelated.try_wait().unwrap(), None, "still running");
     unrelated.kill().unwrap();
     unrelated.wait().unwrap();
+    // The server's own process group is refused outright.
+    let own: i32 = proc_stat(std::process::id() as i32).unwrap().2;
+    let err = runner.stop(&forged(&fx, own, 0)).unwrap_err();
+    assert!(matches!(err, JobError::InvalidValue { .. }), "{err:?}");
 }
 
 #[test]
