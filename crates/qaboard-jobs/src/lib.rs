@@ -12,7 +12,9 @@
 //!
 //! # What the API handlers store
 //! - `start` returns a [`JobRecord`]; store it as JSON in the batch the job
-//!   works on, under `batch.data.server_jobs[command_id]` (NOT in
+//!   works on, in the array `batch.data.server_jobs[command_id]` (a batch
+//!   redo's [`LocalRunner::start_many`] gives several records for one command
+//!   id; a lone record object is accepted too), NOT in
 //!   `batch.data.commands`: `qa batch` posts its own entry under the same
 //!   command id and the ingestion merge would replace ours).
 //! - Stop reads `batch.data.server_jobs` and `batch.data.commands` and calls
@@ -70,10 +72,33 @@ impl Runner for LocalRunner {
         "local"
     }
 
+    /// `command`: one [`JobRecord`], or an array of them (a batch redo starts
+    /// one job per output under one command id). All are tried; the first error is returned.
     fn stop_command(&self, command_id: &str, command: &Value) -> Result<StopOutcome, JobError> {
-        let record: JobRecord = serde_json::from_value(command.clone())
-            .map_err(|e| JobError::invalid(format!("job record of {command_id}"), e.to_string()))?;
-        self.stop(&record)
+        let parse = |v: &Value| -> Result<JobRecord, JobError> {
+            serde_json::from_value(v.clone()).map_err(|e| {
+                JobError::invalid(format!("job record of {command_id}"), e.to_string())
+            })
+        };
+        let records: Vec<Result<JobRecord, JobError>> = match command {
+            Value::Array(items) => items.iter().map(parse).collect(),
+            one => vec![parse(one)],
+        };
+        let mut outcome = StopOutcome::AlreadyFinished;
+        let mut first_error = None;
+        for record in records {
+            match record.and_then(|r| self.stop(&r)) {
+                Ok(StopOutcome::Stopped) => outcome = StopOutcome::Stopped,
+                Ok(_) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(outcome),
+        }
     }
 }
 

@@ -91,10 +91,55 @@ impl LocalRunner {
     ///
     /// Ok (the job still runs, or already exited 0) → the [`JobRecord`] to store.
     /// Errors: [`JobError::TooMany`] (`max_jobs` reached), [`JobError::EarlyExit`]
-    /// with the log tail (non-zero exit or signal), [`JobError::Io`] (cwd, log, spawn).
+    /// with the log tail (non-zero exit or signal), [`JobError::Io`] (cwd, log, spawn),
+    /// [`JobError::InvalidValue`] (NUL byte in an argument).
     /// A reaper thread waits for the child (no zombie) and enforces `job_time_limit`.
     pub fn start(&self, spec: &JobSpec) -> Result<JobRecord, JobError> {
-        let slot = self.acquire()?;
+        self.start_many(std::slice::from_ref(spec))?
+            .pop()
+            .unwrap_or_else(|| Err(JobError::invalid("specs", "empty")))
+    }
+
+    /// Starts several jobs at once (a batch redo: one job per output, one shared
+    /// command id) and waits ONE `job_start_wait` for early exits of any of them.
+    ///
+    /// Outer error: [`JobError::TooMany`] when fewer than `specs.len()` slots of
+    /// `max_jobs` are free (nothing started). Otherwise one result per spec, in
+    /// order, as [`LocalRunner::start`]; store every Ok record even when others failed.
+    pub fn start_many(
+        &self,
+        specs: &[JobSpec],
+    ) -> Result<Vec<Result<JobRecord, JobError>>, JobError> {
+        let mut slots = self.acquire_n(specs.len())?;
+        let mut started = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let slot = slots.pop().expect("one slot per spec");
+            started.push(self.spawn_detached(spec, slot));
+        }
+        let deadline = Instant::now() + self.config.job_start_wait;
+        Ok(started
+            .into_iter()
+            .zip(specs)
+            .map(|(res, spec)| {
+                let (record, rx) = res?;
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(status) if status.success() => Ok(record),
+                    Ok(status) => Err(JobError::EarlyExit {
+                        status: describe(status),
+                        log_tail: log_tail(&spec.log_file),
+                    }),
+                    Err(_) => Ok(record),
+                }
+            })
+            .collect())
+    }
+
+    /// Spawns one job with its reaper thread; the receiver gets its exit status.
+    fn spawn_detached(
+        &self,
+        spec: &JobSpec,
+        slot: Slot,
+    ) -> Result<(JobRecord, mpsc::Receiver<ExitStatus>), JobError> {
         let (mut command, argv) = self.prepare(spec)?;
         let child = command
             .spawn()
@@ -120,15 +165,12 @@ impl LocalRunner {
         thread::Builder::new()
             .name(format!("qa-job-{pgid}"))
             .spawn(move || reap(child, limit, grace, &log_file, tx, slot))
-            .map_err(|e| JobError::io("cannot start the reaper thread", e))?;
-        match rx.recv_timeout(self.config.job_start_wait) {
-            Ok(status) if status.success() => Ok(record),
-            Ok(status) => Err(JobError::EarlyExit {
-                status: describe(status),
-                log_tail: log_tail(&spec.log_file),
-            }),
-            Err(_) => Ok(record),
-        }
+            .map_err(|e| {
+                // The child went with the failed closure: kill it rather than leave it unwatched.
+                signal_group(pgid, Signal::KILL);
+                JobError::io("cannot start the reaper thread", e)
+            })?;
+        Ok((record, rx))
     }
 
     /// Runs `spec` to completion, stdout captured, stderr appended to the log file.
@@ -239,13 +281,18 @@ impl LocalRunner {
     }
 
     fn acquire(&self) -> Result<Slot, JobError> {
+        Ok(self.acquire_n(1)?.pop().expect("one slot"))
+    }
+
+    /// `n` slots of `max_jobs`, all or none.
+    fn acquire_n(&self, n: usize) -> Result<Vec<Slot>, JobError> {
         let max = self.config.max_jobs;
         self.running
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                (r + n <= max).then_some(r + n)
             })
             .map_err(|running| JobError::TooMany { running, max })?;
-        Ok(Slot(self.running.clone()))
+        Ok((0..n).map(|_| Slot(self.running.clone())).collect())
     }
 
     /// The command to spawn and its full argv (for the record).

@@ -400,3 +400,44 @@ fn umask_zero_on_request() {
     );
     assert!(record.argv[2].starts_with("umask 0;"));
 }
+
+#[test]
+fn batch_redo_starts_many_under_one_command_id() {
+    let fx = Fixture::new();
+    let runner = LocalRunner::new(JobsConfig {
+        max_jobs: 3,
+        ..fx.config()
+    });
+    let command_id = qaboard_jobs::new_command_id();
+    let specs: Vec<_> = ["sleep", "fail", "sleep"]
+        .iter()
+        .map(|mode| {
+            let mut s = fx.spec("a", mode, vec![]);
+            s.command_id = command_id.clone();
+            s.env.retain(|(k, _)| k != "QA_BATCH_COMMAND_ID");
+            s.env
+                .push(("QA_BATCH_COMMAND_ID".into(), command_id.clone()));
+            s
+        })
+        .collect();
+    let too_many = runner.start_many(&[specs.clone(), specs.clone()].concat());
+    assert!(matches!(
+        too_many,
+        Err(JobError::TooMany { running: 0, max: 3 })
+    ));
+    assert_eq!(runner.running(), 0, "nothing started");
+
+    let results = runner.start_many(&specs).unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(matches!(results[1], Err(JobError::EarlyExit { .. })));
+    let records: Vec<JobRecord> = results.into_iter().filter_map(Result::ok).collect();
+    let stored = serde_json::to_value(&records).unwrap();
+    assert_eq!(
+        runner.stop_command(&command_id, &stored).unwrap(),
+        StopOutcome::Stopped
+    );
+    assert!(eventually(|| records.iter().all(|r| is_dead(r.pgid))));
+    assert!(eventually(
+        || runner.running() == 0 && my_zombies().is_empty()
+    ));
+}
