@@ -47,6 +47,16 @@ impl Default for JobsConfig {
     }
 }
 
+impl JobsConfig {
+    /// Splits a `qa_command` setting (e.g. `QABOARD_QA_COMMAND="python3 -m qaboard"`)
+    /// into argv words with POSIX shell quoting rules; it is an operator setting,
+    /// executed without a shell. Error: [`crate::JobError::InvalidValue`] (unbalanced quotes).
+    pub fn parse_qa_command(setting: &str) -> Result<Vec<String>, crate::JobError> {
+        shlex::split(setting)
+            .ok_or_else(|| crate::JobError::invalid("qa_command", "unbalanced quotes"))
+    }
+}
+
 /// A fresh command id: a random UUID v4 as text, as `qa batch` makes them
 /// (`QA_BATCH_COMMAND_ID`, keys of `batch.data.commands`).
 pub fn new_command_id() -> String {
@@ -165,4 +175,26 @@ pub fn ancestor_envrc_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     found.reverse();
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qa_command_setting() {
+        assert_eq!(
+            JobsConfig::parse_qa_command("python3 -m 'qa board'").unwrap(),
+            ["python3", "-m", "qa board"]
+        );
+        assert!(JobsConfig::parse_qa_command("").unwrap().is_empty());
+        assert!(JobsConfig::parse_qa_command("qa 'x").is_err());
+    }
+
+    #[test]
+    fn command_ids_are_uuids() {
+        let id = new_command_id();
+        assert_eq!(id.len(), 36);
+        assert_ne!(id, new_command_id());
+    }
 }
