@@ -82,7 +82,7 @@ pub(crate) fn normalize_host(host: &str) -> String {
 /// Which allow-list a request is checked against.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Reach<'a> {
-    /// Avatar/badge proxy: `GITLAB_HOST`, `GITLAB_AUTH` hosts, gravatar, `proxy_allowed_hosts`.
+    /// Avatar/badge proxy: `GITLAB_HOST`'s host (any port), `GITLAB_AUTH` hosts, gravatar, `proxy_allowed_hosts`.
     Proxy,
     /// Webhook proxy: `proxy_allowed_hosts`, the QA-Board origin, and the hosts the caller read
     /// from projects' integrations (those are *not* trusted with private addresses).
@@ -169,7 +169,8 @@ impl Guard {
         let on = |rules: &[HostRule]| rules.iter().any(|r| r.matches(&host, port));
         let allowed = match reach {
             Reach::Proxy => {
-                self.gitlab.iter().any(|r| r.matches(&host, port))
+                // Avatars and badges may be on any port of the GitLab host (http or https).
+                self.gitlab.iter().any(|r| r.host == host)
                     || on(&self.gitlab_auth)
                     || on(&self.gravatar)
                     || on(&self.allowed)

@@ -33,7 +33,7 @@ pub use settings::{
     parse_gitlab_auth_hosts, parse_jenkins_auth, JenkinsCredentials, Limits, OutboundSettings,
     Secret,
 };
-pub use webhook::{WebhookAuth, WebhookRequest};
+pub use webhook::{integration_hosts, WebhookAuth, WebhookRequest};
 
 /// An upstream answer a handler sends on: status, the headers it may forward, and the body.
 ///

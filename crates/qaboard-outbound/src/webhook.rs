@@ -206,6 +206,43 @@ impl Outbound {
     }
 }
 
+/// The hosts a project's integrations name, as `host:port` entries for the `integration_hosts`
+/// argument of [`Outbound::webhook`]: the absolute `webhook.url` and `href` of each item of
+/// `integrations` (the `integrations` list of a project's qaboard.yaml, OPERATIONS.md section 7:
+/// the webhook allow-list defaults to these plus the QA-Board origin). Other shapes are skipped.
+///
+/// ```
+/// # use qaboard_outbound::integration_hosts;
+/// let integrations = serde_json::json!([
+///     {"text": "Deploy", "webhook": {"method": "POST", "url": "https://hooks.example.com/x"}},
+///     {"text": "Docs", "href": "http://docs.example.com:8080/a"},
+///     {"text": "Relative", "href": "/tests"},
+/// ]);
+/// assert_eq!(integration_hosts(&integrations), ["hooks.example.com:443", "docs.example.com:8080"]);
+/// ```
+pub fn integration_hosts(integrations: &serde_json::Value) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for item in integrations.as_array().into_iter().flatten() {
+        let urls = [
+            item.get("webhook").and_then(|w| w.get("url")),
+            item.get("href"),
+        ];
+        for url in urls.into_iter().flatten().filter_map(|u| u.as_str()) {
+            let Ok(url) = Url::parse(url) else { continue };
+            if !matches!(url.scheme(), "http" | "https") {
+                continue;
+            }
+            if let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) {
+                let entry = format!("{host}:{port}");
+                if !hosts.contains(&entry) {
+                    hosts.push(entry);
+                }
+            }
+        }
+    }
+    hosts
+}
+
 fn default_content_type(headers: &mut HeaderMap, value: &'static str) {
     headers
         .entry(CONTENT_TYPE)

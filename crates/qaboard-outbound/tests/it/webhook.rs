@@ -91,3 +91,28 @@ async fn webhook_answers_over_one_mebibyte_are_refused() {
         502
     );
 }
+
+#[tokio::test]
+async fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let other = TestServer::start(|seen| Reply::new(200, seen.method.clone())).await;
+    let location = other.url("/landing");
+    let first = TestServer::start(move |_| Reply::new(303, "").header("Location", &location)).await;
+    let outbound = client(settings(&[host_of(&first), host_of(&other)]));
+    let request: WebhookRequest = serde_json::from_value(json!({
+        "method": "POST", "url": first.url("/hook"), "json": {"a": 1},
+        "auth": {"username": "u", "password": "p"}, "cookies": {"session": "s"},
+        "headers": {"Authorization": "Bearer x", "X-Trace": "1"}
+    }))
+    .unwrap();
+    let answer = outbound.webhook(&request, &[]).await.unwrap();
+    // 303 turns the POST into a GET without body.
+    assert_eq!((answer.status, &answer.body[..]), (200, &b"GET"[..]));
+    let first_seen = &first.seen()[0];
+    assert_eq!(first_seen.headers["authorization"], "Basic dTpw");
+    assert_eq!(first_seen.headers["cookie"], "session=s");
+    let landed = &other.seen()[0];
+    assert_eq!(landed.headers.get("authorization"), None);
+    assert_eq!(landed.headers.get("cookie"), None);
+    assert_eq!(landed.headers["x-trace"], "1");
+    assert!(landed.body.is_empty());
+}
