@@ -129,3 +129,34 @@ async fn other_schemes_are_refused() {
         assert_eq!(err.status_code(), 400, "{url}: {err:?}");
     }
 }
+
+#[tokio::test]
+async fn other_spellings_of_loopback_are_refused() {
+    let server = TestServer::start(|_| Reply::new(200, "internal")).await;
+    let outbound = client(settings(&[]));
+    let port = server.port;
+    for url in [
+        format!("http://2130706433:{port}/"),
+        format!("http://0x7f.0.0.1:{port}/"),
+        format!("http://127.1:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://0.0.0.0:{port}/"),
+    ] {
+        assert_eq!(
+            outbound.proxy(&url).await.unwrap_err().status_code(),
+            404,
+            "{url}"
+        );
+        let named = [
+            "127.0.0.1".to_owned(),
+            "[::ffff:127.0.0.1]".into(),
+            "0.0.0.0".into(),
+        ];
+        let err = outbound
+            .webhook(&webhook_get(&url), &named)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status_code(), 403, "{url}: {err:?}");
+    }
+    assert!(server.seen().is_empty());
+}
