@@ -169,7 +169,8 @@ impl Outbound {
         })
     }
 
-    /// Commit → last pipeline → every job page → newest job named `job_name`.
+    /// Commit → last pipeline → every job page (50 per page, `X-Total-Pages`, at most 100 pages)
+    /// → newest job (highest id) named `job_name`.
     async fn find_job(&self, api: &GitlabApi, query: &GitlabJobQuery) -> Result<String> {
         let name = query
             .job_name
@@ -210,17 +211,25 @@ impl Outbound {
                 .append_pair("page", &page.to_string())
                 .append_pair("per_page", "50");
             let fetched = api.send(self, Method::GET, url).await?;
-            let total_pages: u32 = fetched
-                .headers
-                .get("x-total-pages")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(1);
+            let header = |name: &str| -> Option<u32> {
+                fetched
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+            };
+            // `X-Total-Pages` as the original; GitLab leaves it out for very large lists, then
+            // `X-Next-Page` (empty on the last page) tells whether to go on.
+            let more = match (header("x-total-pages"), header("x-next-page")) {
+                (Some(total), _) => page < total,
+                (None, Some(next)) => next > page,
+                (None, None) => false,
+            };
             match json_of(fetched, "jobs")? {
                 serde_json::Value::Array(items) => jobs.extend(items),
                 _ => return Err(OutboundError::Upstream("GitLab jobs are not a list".into())),
             }
-            if page >= total_pages.min(MAX_JOB_PAGES) {
+            if !more || page >= MAX_JOB_PAGES {
                 break;
             }
             page += 1;

@@ -25,6 +25,16 @@ fn fake_gitlab(seen: &Seen) -> Reply {
         ("GET", "/repository/commits/abc") => {
             Reply::json(200, json!({"id": "abc", "last_pipeline": {"id": 7}}))
         }
+        ("GET", "/repository/commits/big") => {
+            Reply::json(200, json!({"id": "big", "last_pipeline": {"id": 8}}))
+        }
+        // A very large list: no X-Total-Pages, only X-Next-Page (empty on the last page).
+        ("GET", "/pipelines/8/jobs") if seen.query().contains("page=1&") => {
+            Reply::json(200, json!([{"id": 20, "name": "a"}])).header("X-Next-Page", "2")
+        }
+        ("GET", "/pipelines/8/jobs") if seen.query().contains("page=2&") => {
+            Reply::json(200, json!([{"id": 21, "name": "b"}])).header("X-Next-Page", "")
+        }
         ("GET", "/repository/commits/nopipe") => {
             Reply::json(200, json!({"id": "nopipe", "last_pipeline": null}))
         }
