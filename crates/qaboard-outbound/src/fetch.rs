@@ -102,6 +102,13 @@ impl Outbound {
                 .await
                 .map_err(|e| OutboundError::from_reqwest(&e, &host))?;
             let status = response.status();
+            // Host and path only: queries may carry tokens (Jenkins `token=`).
+            log::debug!(
+                "outbound {} {host}{} -> {}",
+                req.method,
+                req.url.path(),
+                status.as_u16()
+            );
             if policy.follow_redirects && status.is_redirection() {
                 if let Some(location) = response.headers().get(LOCATION) {
                     hops += 1;
