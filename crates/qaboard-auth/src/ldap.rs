@@ -160,6 +160,14 @@ impl LdapSettings {
     }
 }
 
+/// Whether a login goes to LDAP (else to the local password check), as the original's `auth`:
+/// LDAP when it is enabled and the user name is unknown locally (`existing_user_is_ldap` is
+/// `None`; a successful LDAP login then creates the user with `is_ldap = true` and no password)
+/// or the local user is an LDAP user (`users.is_ldap`, NULL read as false).
+pub fn login_uses_ldap(ldap_enabled: bool, existing_user_is_ldap: Option<bool>) -> bool {
+    ldap_enabled && existing_user_is_ldap.unwrap_or(true)
+}
+
 fn server_err(e: LdapError) -> AuthError {
     AuthError::Ldap(e.to_string())
 }
@@ -327,6 +335,15 @@ mod tests {
                 other => panic!("{drop}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn local_users_stay_local() {
+        assert!(!login_uses_ldap(false, None));
+        assert!(!login_uses_ldap(false, Some(true)));
+        assert!(login_uses_ldap(true, None));
+        assert!(login_uses_ldap(true, Some(true)));
+        assert!(!login_uses_ldap(true, Some(false)));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod secret;
 pub mod session;
 
 pub use error::AuthError;
-pub use ldap::{LdapSettings, LdapUser};
+pub use ldap::{authenticate as ldap_authenticate, login_uses_ldap, LdapSettings, LdapUser};
 pub use password::{hash_password, needs_rehash, verify_password, Verification};
 pub use ratelimit::{LoginRateLimiter, RateLimits};
 pub use secret::SecretKey;

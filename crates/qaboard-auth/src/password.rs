@@ -6,7 +6,7 @@
 //!
 //! The original backend stored `werkzeug.security.generate_password_hash(password)`:
 //! `pbkdf2:<hash name>:<iterations>$<salt>$<hex digest>` where the digest is
-//! PBKDF2-HMAC-<hash name>(password as UTF-8, salt as UTF-8, iterations) of the hash's own size
+//! PBKDF2 with HMAC of that hash (password as UTF-8, salt as UTF-8, iterations) of the hash's own size
 //! (Werkzeug 2.0: `pbkdf2:sha256:260000$<16 characters>$<64 hex digits>`; older versions used
 //! fewer iterations, e.g. 50000 or 150000, and some `sha1`). `generate_password_hash` always wrote the
 //! iterations, but Werkzeug's `check_password_hash` also accepts `pbkdf2:<hash name>$…` and then
