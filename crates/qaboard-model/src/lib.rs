@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod conventions;
+pub mod filter;
 pub mod paths;
 pub mod rules;
 pub mod time;
