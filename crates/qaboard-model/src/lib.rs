@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod conventions;
 pub mod filter;
+pub mod gc;
 pub mod milestone;
 pub mod paths;
 pub mod rules;
