@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod conventions;
+pub mod export;
 pub mod filter;
 pub mod gc;
 pub mod milestone;
