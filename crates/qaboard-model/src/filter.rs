@@ -77,6 +77,18 @@ impl Default for FilterableOutput {
 }
 
 impl FilterableOutput {
+    /// `output.data.params` as the webapp reads it (`data?.params`): the
+    /// value of key `params` when `data` is an object that has it.
+    pub fn data_params_of(data: &JsValue) -> Option<JsValue> {
+        match data {
+            JsValue::Object(entries) => entries
+                .iter()
+                .find(|(k, _)| k == "params")
+                .map(|(_, v)| v.clone()),
+            _ => None,
+        }
+    }
+
     /// The merged tuning parameters the webapp shows and searches
     /// (`output.params`): starting from `{}`, each element of
     /// `configurations` and then `extra_parameters` — itself first merged
@@ -183,6 +195,24 @@ impl OutputFilter {
         }
         self.positive.iter().all(|r| r.is_match(&searched))
     }
+}
+
+/// A stored JSON column as the API hands it to the webapp: the text when it
+/// is JSON of the expected kind (`open` = `'['` for an array, `'{'` for an
+/// object), else an empty array or object (the API's fallback for null or
+/// malformed columns). Key order is the text's.
+pub fn api_json(text: &str, open: char) -> JsValue {
+    let empty = || {
+        if open == '[' {
+            JsValue::Array(Vec::new())
+        } else {
+            JsValue::Object(Vec::new())
+        }
+    };
+    if !text.trim_start().starts_with(open) {
+        return empty();
+    }
+    JsValue::parse(text).unwrap_or_else(empty)
 }
 
 /// The webapp's query normalisation (first half of `match_query`).
@@ -416,6 +446,24 @@ mod tests {
         assert_eq!(normalize_query("\"a\"==b: c"), "a:b:c");
         assert_eq!(normalize_query("a:  b"), "a: b");
         assert_eq!(replace_colons("x=\"y\": z"), "x:\"y\":z");
+    }
+
+    #[test]
+    fn built_from_stored_json_texts() {
+        let data = api_json(r#"{"user":"me","params":{"b":1,"a":2}}"#, '{');
+        let o = FilterableOutput {
+            configurations: api_json("null", '['),
+            extra_parameters: api_json(r#"{"z":0,"10":1}"#, '{'),
+            data_params: FilterableOutput::data_params_of(&data),
+            test_input_metadata: api_json("not json {", '{'),
+            ..FilterableOutput::default()
+        };
+        // Text order kept, index-like keys first, run params merged last.
+        assert_eq!(
+            o.searched_text(),
+            r#"null []  {"10":1,"z":0,"b":1,"a":2}   null"#
+        );
+        assert_eq!(FilterableOutput::data_params_of(&api_json("[]", '{')), None);
     }
 
     #[test]

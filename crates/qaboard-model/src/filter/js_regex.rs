@@ -424,6 +424,10 @@ mod tests {
         assert!(m(r"\.", "."));
         assert!(!m(r"\.", "a"));
         assert!(m(r"[\b]", "\u{8}"));
+        assert!(m(r"a\-b\/c\<", "a-b/c<"));
+        assert!(m(r"[\d-z]+$", "1-z"));
+        assert!(m(r"[a-]", "-"));
+        assert!(m("a{,5}", "a{,5}"));
     }
 
     #[test]
