@@ -95,7 +95,8 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, GcSettingsError> {
             seconds += n * factor;
         }
     }
-    let micros = (seconds * 1e6).round();
+    // Python's timedelta rounds half to even.
+    let micros = (seconds * 1e6).round_ties_even();
     if !micros.is_finite() || micros.abs() >= i64::MAX as f64 {
         return Err(GcSettingsError::DurationTooLarge(text.to_string()));
     }
@@ -306,6 +307,73 @@ mod tests {
             ("1month\n", days(31.0)),
         ] {
             assert_eq!(parse_duration(text), Ok(d), "{text:?}");
+        }
+    }
+
+    /// Answers of the original `parse_time`, obtained by running it.
+    #[test]
+    fn durations_agree_with_the_original() {
+        let cases: &[(&str, Option<i64>)] = &[
+            ("1month", Some(2678400000000)),
+            ("1m", Some(2678400000000)),
+            ("2months", Some(5356800000000)),
+            ("1y", Some(31536000000000)),
+            ("2years", Some(63072000000000)),
+            ("1year 2months", Some(36892800000000)),
+            ("3w", Some(1814400000000)),
+            ("2weeks", Some(1209600000000)),
+            ("1.5d", Some(129600000000)),
+            ("10days", Some(864000000000)),
+            ("8h", Some(28800000000)),
+            ("2hours", Some(7200000000)),
+            ("5min", Some(300000000)),
+            ("3minutes", Some(180000000)),
+            ("20s", Some(20000000)),
+            ("1second", Some(1000000)),
+            ("2d8h5min20s", Some(201920000000)),
+            ("2months 20d", Some(7084800000000)),
+            ("1y  1d", Some(31622400000000)),
+            (".5d", Some(43200000000)),
+            ("1.d", Some(86400000000)),
+            ("", Some(0)),
+            ("1month\n", Some(2678400000000)),
+            ("1 month", None),
+            ("month", None),
+            ("1d2y", None),
+            ("1mo", None),
+            ("abc", None),
+            ("1.2.3d", None),
+            (".d", None),
+            ("-1d", None),
+            ("1D", None),
+            ("1h 2d", None),
+            ("1ms", Some(2678400000000)),
+            ("1mins", Some(60000000)),
+            ("1minute", Some(60000000)),
+            ("1ys", Some(31536000000000)),
+            ("1yearss", None),
+            ("0.25y", Some(7884000000000)),
+            ("1w2d", Some(777600000000)),
+            ("1s2s", None),
+            ("12", None),
+            ("1m1min", Some(2678460000000)),
+            ("1min1m", None),
+            ("1y1m1w1d1h1min1s", Some(34909261000000)),
+            ("3weeks", Some(1814400000000)),
+            ("1h30min", Some(5400000000)),
+            ("1.000001s", Some(1000001)),
+            ("0.0000005s", Some(0)),
+            ("0.0000015s", Some(2)),
+            ("1days", Some(86400000000)),
+            ("1 d", None),
+            ("2y ", Some(63072000000000)),
+            ("  1d", Some(86400000000)),
+        ];
+        for (text, micros) in cases {
+            let got = parse_duration(text)
+                .ok()
+                .map(|d| d.num_microseconds().unwrap());
+            assert_eq!(got, *micros, "{text:?}");
         }
     }
 
