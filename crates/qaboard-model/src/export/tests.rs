@@ -323,3 +323,118 @@ fn link_back_to_the_webapp() {
     };
     assert_eq!(bare.url("http://qa/"), "http://qa/g/r/commit/abc?");
 }
+
+/// Cases whose expected values come from running the original export code.
+#[test]
+fn matching_and_labels_agree_with_the_original() {
+    let (n, r) = ("a".repeat(40), "b".repeat(40));
+    let new = [
+        out(
+            1,
+            &n,
+            "a.jpg",
+            "linux",
+            json!(["base", "fast", "end"]),
+            json!({"p_gain": 2, "p_thr": 0.5}),
+        ),
+        out(
+            2,
+            &n,
+            "b.jpg",
+            "linux",
+            json!(["base", "fast", "end"]),
+            json!({"p_gain": 2, "p_thr": 0.5}),
+        ),
+    ];
+    let mut pending = out(
+        12,
+        &r,
+        "a.jpg",
+        "linux",
+        json!(["base", "slow", "end"]),
+        json!({"p_gain": 3, "p_thr": 0.5}),
+    );
+    pending.is_pending = true;
+    let refs = [
+        out(
+            10,
+            &r,
+            "a.jpg",
+            "linux",
+            json!(["base", "slow", "end"]),
+            json!({"p_gain": 3, "p_thr": 0.5}),
+        ),
+        out(
+            11,
+            &r,
+            "b.jpg",
+            "linux",
+            json!(["base", "slowest", "end"]),
+            json!({"p_gain": 3, "p_thr": 0.5}),
+        ),
+        pending,
+    ];
+    let chosen: Vec<&ExportOutput> = new
+        .iter()
+        .map(|o| choose_reference(o, &refs).unwrap())
+        .collect();
+    assert_eq!(chosen.iter().map(|o| o.id).collect::<Vec<_>>(), [10, 11]);
+    let all: Vec<&ExportOutput> = new.iter().chain(chosen.iter().copied()).collect();
+    let common = CommonData::compute(None, &all);
+    assert_eq!(
+        common.to_json(),
+        json!({"platform": "linux", "configurations_prefix": ["base"], "configurations_suffix": ["end"], "extra_parameters": {"p_thr": 0.5}})
+    );
+    let mut m = LabelMappings::default();
+    let labels: Vec<String> = [&new[0], chosen[0], &new[1], chosen[1]]
+        .iter()
+        .map(|o| common.labels(o, &mut m))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "@aaaa@fast@gain-2",
+            "@bbbb@slow@gain-3",
+            "@aaaa@fast@gain-2",
+            "@bbbb@slowest@gain-3"
+        ]
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&m.render()).unwrap(),
+        json!({
+            "extra_parameters": {"gain-2": {"p_gain": 2, "p_thr": 0.5}, "gain-3": {"p_gain": 3, "p_thr": 0.5}},
+            "configurations": {"fast": ["base", "fast", "end"], "slow": ["base", "slow", "end"], "slowest": ["base", "slowest", "end"]}
+        })
+    );
+    // Same commit as reference: the commit is common, only the parameter labels remain.
+    let new = out(1, &n, "in", "linux", json!([]), json!({"alpha": 1}));
+    let refs = [
+        out(10, &n, "in", "linux", json!([]), json!({"alpha": 2})),
+        out(11, &n, "in", "linux", json!([]), json!({"beta": 2})),
+    ];
+    let chosen = choose_reference(&new, &refs).unwrap();
+    assert_eq!(chosen.id, 10);
+    let common = CommonData::compute(Some(&n), &[&new, chosen]);
+    let mut m = LabelMappings::default();
+    assert_eq!(
+        (common.labels(&new, &mut m), common.labels(chosen, &mut m)),
+        ("@1".into(), "@2".into())
+    );
+}
+
+/// Where the original built labels by string replacement, an empty common
+/// prefix serialised as `-` removed every dash (and a suffix `z` every `z`);
+/// items are stripped instead.
+#[test]
+fn configuration_labels_strip_whole_items() {
+    let a = out(1, "s", "in", "linux", json!(["my-conf", "z"]), json!({}));
+    let b = out(2, "s", "in", "linux", json!(["other-conf", "z"]), json!({}));
+    let common = CommonData::compute(Some("s"), &[&a, &b]);
+    let mut m = LabelMappings::default();
+    assert_eq!(common.labels(&a, &mut m), "@my-conf");
+    assert_eq!(common.labels(&b, &mut m), "@other-conf");
+    assert!(
+        m.extra_parameters.is_empty(),
+        "no mapping for an unused label"
+    );
+}
