@@ -5,7 +5,8 @@
 //! answer (ECMAScript 2020 with the web-compatibility Annex B, which
 //! browsers implement):
 //!
-//! * `\d`, `\w`, `\b` are ASCII-only in JavaScript (Unicode in `regex`);
+//! * `\d`, `\w`, `\b` are ASCII-only in JavaScript (Unicode in `regex`), and
+//!   `\s` is JavaScript's white space (with U+FEFF, without U+0085);
 //! * `.` excludes `\n`, `\r`, U+2028 and U+2029 (only `\n` in `regex`);
 //! * `{` or `}` that do not form a quantifier, a `]` outside a class, a `[`,
 //!   `&`, `~` or doubled `-` inside a class are literals;
@@ -33,6 +34,9 @@ pub enum JsRegexError {
 }
 
 const WORD: &str = "0-9A-Za-z_";
+/// JavaScript's `\s`: WhiteSpace and LineTerminator code points. Unlike the
+/// Unicode `White_Space` of `regex`, it has U+FEFF and lacks U+0085.
+const SPACE: &str = r"\t\n\x{B}\x{C}\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
 const ANY_BUT_LINE_TERMINATORS: &str = r"[^\n\r\u{2028}\u{2029}]";
 
 /// Compiles a JavaScript pattern, or tells why it cannot be.
@@ -249,11 +253,6 @@ fn character_escape(
             out.push(e);
             0
         }
-        's' | 'S' => {
-            out.push('\\');
-            out.push(e);
-            0
-        }
         '0' if !chars.get(at).is_some_and(char::is_ascii_digit) => {
             out.push_str("\\x{0}");
             0
@@ -334,6 +333,8 @@ fn atom_escape(
         'D' => out.push_str("[^0-9]"),
         'w' => out.push_str(&format!("[{WORD}]")),
         'W' => out.push_str(&format!("[^{WORD}]")),
+        's' => out.push_str(&format!("[{SPACE}]")),
+        'S' => out.push_str(&format!("[^{SPACE}]")),
         'b' => out.push_str(r"(?-u:\b)"),
         'B' => out.push_str(r"(?-u:\B)"),
         _ => {
@@ -361,6 +362,8 @@ fn class_escape(
         'D' => out.push_str("[^0-9]"),
         'w' => out.push_str(WORD),
         'W' => out.push_str(&format!("[^{WORD}]")),
+        's' => out.push_str(SPACE),
+        'S' => out.push_str(&format!("[^{SPACE}]")),
         'b' => out.push_str(r"\x{8}"),
         '-' => out.push_str(r"\-"),
         _ => {
@@ -427,6 +430,9 @@ mod tests {
         assert!(m(r"a\-b\/c\<", "a-b/c<"));
         assert!(m(r"[\d-z]+$", "1-z"));
         assert!(m(r"[a-]", "-"));
+        assert!(m(r"a\sb", "a\u{feff}b") && !m(r"a\sb", "a\u{85}b"));
+        assert!(m(r"a[\s]b", "a\u{3000}b") && m(r"a\Sb", "a\u{85}b"));
+        assert!(m(r"[\S]", "x") && !m(r"^[\S]$", " "));
         assert!(m("a{,5}", "a{,5}"));
     }
 
