@@ -1,6 +1,7 @@
 //! Unit tests of the export rules; expected strings were computed with the
 //! original Python code (`hashlib`, `re.sub`, `json.dump`, `slugify_hash`).
 
+use super::python::python_repr_str;
 use super::*;
 use serde_json::json;
 
@@ -30,16 +31,23 @@ fn folder_name_is_the_md5_of_the_request() {
 
 #[test]
 fn reference_equal_to_new_selection_is_dropped() {
-    let new = ("g/r", "abc", "default", Some("cat"));
-    assert!(reference_is_new_selection(new, new));
-    assert!(!reference_is_new_selection(
-        new,
-        ("g/r", "abc", "default", None)
-    ));
-    assert!(!reference_is_new_selection(
-        new,
-        ("g/r", "abc", "tuning", Some("cat"))
-    ));
+    let new = ExportSelection {
+        project: "g/r",
+        hexsha: "abc",
+        batch_label: "default",
+        filter: Some("cat"),
+    };
+    assert!(reference_is_new_selection(&new, &new));
+    let unfiltered = ExportSelection {
+        filter: None,
+        ..new
+    };
+    assert!(!reference_is_new_selection(&new, &unfiltered));
+    let tuning = ExportSelection {
+        batch_label: "tuning",
+        ..new
+    };
+    assert!(!reference_is_new_selection(&new, &tuning));
 }
 
 #[test]
