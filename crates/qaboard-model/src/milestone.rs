@@ -180,6 +180,27 @@ impl Milestones {
     }
 }
 
+/// Branch heads as the database knows them, for [`RefResolver`]: for each
+/// branch (without `origin/`), the hash of its most recently authored commit
+/// among `commits` = `(hexsha, recorded branch, authored time)`. Commits
+/// without a branch or time are ignored; on equal times the later item wins.
+pub fn branch_heads<'a, T: PartialOrd + Clone + 'a>(
+    commits: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<T>)>,
+) -> BTreeMap<String, String> {
+    let mut latest: BTreeMap<String, (T, String)> = BTreeMap::new();
+    for (sha, branch, time) in commits {
+        let (Some(branch), Some(time)) = (branch, time) else {
+            continue;
+        };
+        let branch = strip_origin_prefix(branch).to_string();
+        let newer = latest.get(&branch).is_none_or(|(t, _)| time >= *t);
+        if newer {
+            latest.insert(branch, (time, sha.to_string()));
+        }
+    }
+    latest.into_iter().map(|(b, (_, sha))| (b, sha)).collect()
+}
+
 fn strip_origin_prefix(branch: &str) -> &str {
     branch.strip_prefix("origin/").unwrap_or(branch)
 }
@@ -310,6 +331,29 @@ mod tests {
         // The callback form.
         let f = BranchHeadsFn(|b: &str| (b == "master").then(|| SHA.to_string()));
         assert!(rule.is_milestone(&candidate(Some("master"), &[]), &f, None));
+    }
+
+    #[test]
+    fn branch_heads_from_recorded_commits() {
+        let heads = branch_heads([
+            ("a", Some("master"), Some(1)),
+            ("b", Some("origin/master"), Some(3)),
+            ("c", Some("master"), Some(2)),
+            ("d", Some("feature"), None),
+            ("e", None, Some(9)),
+            ("f", Some("dev"), Some(5)),
+            ("g", Some("dev"), Some(5)),
+        ]);
+        assert_eq!(heads.get("master").map(String::as_str), Some("b"));
+        assert_eq!(heads.get("dev").map(String::as_str), Some("g"));
+        assert_eq!(heads.len(), 2);
+        let rule = Milestones::new(&json!({}), &json!({}));
+        let c = MilestoneCandidate {
+            hexsha: "b",
+            branch: Some("origin/master"),
+            tags: &[],
+        };
+        assert!(rule.is_milestone(&c, &heads, None));
     }
 
     #[test]
