@@ -8,6 +8,10 @@
 
 pub mod aggregate;
 pub mod conventions;
+pub mod export;
+pub mod filter;
+pub mod gc;
+pub mod milestone;
 pub mod paths;
 pub mod rules;
 pub mod time;
