@@ -70,7 +70,7 @@
 //! [`Mirrors`] keeps one bare mirror per repository under a folder
 //! (`<git_dir>/<group/repo>`, cloned from `<GITLAB_HOST>/<group/repo>`),
 //! serialised between threads *and processes* by a file lock
-//! (`<git_dir>/<group/repo>.lock`), with an access token passed per call
+//! (`<git_dir>/.locks/<group/repo>.lock`), with an access token passed per call
 //! and never stored. [`plan_subprojects`] computes what a push means for
 //! QA-Board's projects and commits (see `README.md`).
 //!

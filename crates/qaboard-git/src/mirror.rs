@@ -138,21 +138,26 @@ impl Mirrors {
         Ok(self.sync(repo, token)?.repo)
     }
 
-    /// Takes the exclusive lock `<mirror>.lock` (waiting for it), creating
-    /// the parent folders. `flock` locks belong to the open file, so they
-    /// exclude other threads of this process as well as other processes;
-    /// the lock is released when the file is closed (also when the process
-    /// dies).
+    /// Takes the exclusive lock of the mirror at `path` (waiting for it):
+    /// `<git_dir>/.locks/<group/repo>.lock` (repository segments never start
+    /// with `.`, so this folder never clashes with a mirror). `flock` locks
+    /// belong to the open file, so they exclude other threads of this
+    /// process as well as other processes; the lock is released when the
+    /// file is closed (also when the process dies). Lock files are kept.
     fn lock(&self, path: &Path) -> Result<File> {
-        let parent = path.parent().expect("a mirror path has a parent");
-        std::fs::create_dir_all(parent)?;
-        let mut lock_path = path.as_os_str().to_owned();
+        let relative = path
+            .strip_prefix(&self.git_dir)
+            .expect("mirror paths are inside git_dir");
+        let mut lock_path = self.git_dir.join(".locks").join(relative).into_os_string();
         lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        std::fs::create_dir_all(lock_path.parent().expect("lock path has a parent"))?;
+        std::fs::create_dir_all(path.parent().expect("a mirror path has a parent"))?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(PathBuf::from(lock_path))?;
+            .open(&lock_path)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(std::io::Error::from)?;
         Ok(file)

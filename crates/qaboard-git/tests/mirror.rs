@@ -306,7 +306,6 @@ fn mirror_paths_fetch_and_ensure_commit() {
     let left: Vec<_> = std::fs::read_dir(&group)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".lock"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
 
@@ -321,7 +320,7 @@ fn mirror_paths_fetch_and_ensure_commit() {
     let repo = mirrors.ensure_commit(REPO, &c2, None).unwrap();
     assert!(repo.has_commit(&c2));
     assert_eq!(repo.resolve("origin/master").unwrap(), c2);
-    assert!(forge.git_dir.join("group/repo.lock").exists());
+    assert!(forge.git_dir.join(".locks/group/repo.lock").exists());
 }
 
 #[test]
@@ -361,7 +360,80 @@ fn concurrent_syncs_clone_once() {
         .collect();
     let mut names = names;
     names.sort();
-    assert_eq!(names, ["repo", "repo.lock"]);
+    assert_eq!(names, ["repo"]);
+}
+
+/// Run in child processes by `concurrent_processes_clone_once`: three
+/// threads sync the mirror named by the environment, printing `CLONED=true`
+/// for a clone.
+#[test]
+#[ignore = "run by concurrent_processes_clone_once"]
+fn child_process_sync() {
+    let (Ok(git_dir), Ok(host)) = (
+        std::env::var("QABOARD_GIT_TEST_GIT_DIR"),
+        std::env::var("QABOARD_GIT_TEST_HOST"),
+    ) else {
+        return;
+    };
+    let mirrors = Arc::new(Mirrors::new(git_dir, host));
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let mirrors = Arc::clone(&mirrors);
+            std::thread::spawn(move || mirrors.sync(REPO, None).unwrap().cloned)
+        })
+        .collect();
+    for handle in handles {
+        println!("CLONED={}", handle.join().unwrap());
+    }
+}
+
+#[test]
+fn concurrent_processes_clone_once() {
+    let forge = Forge::new();
+    write(&forge.work, "a.txt", "1");
+    let sha = forge.commit("one");
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(&exe)
+                .args([
+                    "child_process_sync",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("QABOARD_GIT_TEST_GIT_DIR", &forge.git_dir)
+                .env("QABOARD_GIT_TEST_HOST", &forge.host)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut clones = 0;
+    let mut syncs = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        clones += stdout.matches("CLONED=true").count();
+        syncs += stdout.matches("CLONED=").count();
+    }
+    assert_eq!((syncs, clones), (12, 1));
+    let repo = forge.mirrors().open(REPO).unwrap().unwrap();
+    assert!(repo.has_commit(&sha));
+    let fsck = Command::new("git")
+        .arg("--git-dir")
+        .arg(repo.git_dir())
+        .args(["fsck", "--no-progress"])
+        .output()
+        .unwrap();
+    assert!(fsck.status.success());
 }
 
 /// A local HTTP server that records the first request's head and never
