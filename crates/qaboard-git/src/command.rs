@@ -142,8 +142,10 @@ pub(crate) fn clone_mirror(
     )
 }
 
-/// `git --git-dir <git_dir> fetch --prune --quiet origin`: every ref of a
-/// mirror, refs deleted upstream removed.
+/// `git --git-dir <git_dir> fetch --prune --quiet --no-write-fetch-head
+/// origin`: every ref of a mirror, refs deleted upstream removed (nothing
+/// reads `FETCH_HEAD`; git's automatic maintenance stays on, it keeps
+/// long-lived mirrors packed).
 pub(crate) fn fetch(
     git_dir: &std::path::Path,
     token: Option<&str>,
@@ -151,8 +153,12 @@ pub(crate) fn fetch(
 ) -> Result<()> {
     let mut cmd = git_command();
     with_token(&mut cmd, token);
-    cmd.arg("--git-dir")
-        .arg(git_dir)
-        .args(["fetch", "--prune", "--quiet", "origin"]);
+    cmd.arg("--git-dir").arg(git_dir).args([
+        "fetch",
+        "--prune",
+        "--quiet",
+        "--no-write-fetch-head",
+        "origin",
+    ]);
     run(cmd, "fetch --prune origin".to_string(), timeout)
 }

@@ -30,8 +30,11 @@ pub struct Mirrors {
 pub struct Synced {
     /// The up-to-date mirror.
     pub repo: Repo,
-    /// Whether this call created the mirror (cloned) rather than fetched.
+    /// Whether this call created the mirror (cloned).
     pub cloned: bool,
+    /// Whether this call ran a fetch (false after a clone, and when
+    /// [`Mirrors::sync_push`] found the mirror already up to date).
+    pub fetched: bool,
 }
 
 impl Mirrors {
@@ -96,6 +99,7 @@ impl Mirrors {
             return Ok(Synced {
                 repo: mirror,
                 cloned: false,
+                fetched: true,
             });
         }
         let parent = path.parent().expect("a mirror path has a parent");
@@ -122,7 +126,32 @@ impl Mirrors {
         Ok(Synced {
             repo: Repo::open(&path)?,
             cloned: true,
+            fetched: false,
         })
+    }
+
+    /// [`Mirrors::sync`] for a push of `full_ref` (`refs/heads/<b>`,
+    /// `refs/tags/<t>`) to commit `sha`, without any network access when the
+    /// mirror's `full_ref` already resolves (tags peeled) to `sha` — a
+    /// redelivered webhook, or a second hook for the same push, costs a ref
+    /// lookup. Other refs are brought up to date by their own pushes.
+    pub fn sync_push(
+        &self,
+        repo: &str,
+        full_ref: &str,
+        sha: &str,
+        token: Option<&str>,
+    ) -> Result<Synced> {
+        if let Some(mirror) = self.open(repo)? {
+            if mirror.ref_target(full_ref).as_deref() == Some(sha) {
+                return Ok(Synced {
+                    repo: mirror,
+                    cloned: false,
+                    fetched: false,
+                });
+            }
+        }
+        self.sync(repo, token)
     }
 
     /// The mirror of `repo`, fetched only when it does not yet hold commit

@@ -22,6 +22,17 @@ impl Repo {
         is_commit
     }
 
+    /// The full sha of the commit the full ref name `full_ref` points to
+    /// (annotated tags peeled), or `None` when there is no such ref (or it
+    /// does not lead to a commit, or the name is invalid).
+    pub fn ref_target(&self, full_ref: &str) -> Option<String> {
+        let name = gix::refs::FullName::try_from(full_ref).ok()?;
+        let repo = self.local();
+        let mut reference = repo.try_find_reference(name.as_ref()).ok()??;
+        let commit = reference.peel_to_commit().ok()?;
+        Some(commit.id.to_string())
+    }
+
     /// The remote branches and the commit each points to, as `git branch -r`
     /// names them: `origin/<branch>`. In a mirror these are its
     /// `refs/heads/*`; in a regular clone its `refs/remotes/*` (without the

@@ -321,6 +321,27 @@ fn mirror_paths_fetch_and_ensure_commit() {
     assert!(repo.has_commit(&c2));
     assert_eq!(repo.resolve("origin/master").unwrap(), c2);
     assert!(forge.git_dir.join(".locks/group/repo.lock").exists());
+
+    // A push the mirror already has needs no fetch; a new one does.
+    let synced = mirrors
+        .sync_push(REPO, "refs/heads/master", &c2, None)
+        .unwrap();
+    assert!(!synced.fetched && !synced.cloned);
+    git(&forge.work, &["tag", "-a", "t1", "-m", "tag"]);
+    let synced = mirrors.sync_push(REPO, "refs/tags/t1", &c2, None).unwrap();
+    assert!(synced.fetched);
+    assert_eq!(
+        synced.repo.ref_target("refs/tags/t1").as_deref(),
+        Some(c2.as_str())
+    );
+    assert!(
+        !mirrors
+            .sync_push(REPO, "refs/tags/t1", &c2, None)
+            .unwrap()
+            .fetched
+    );
+    assert_eq!(synced.repo.ref_target("refs/tags/nope"), None);
+    assert_eq!(synced.repo.ref_target("not a ref"), None);
 }
 
 #[test]
