@@ -7,9 +7,11 @@
 //! the core tags `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`. Plain
 //! scalars are typed as PyYAML does: `~`/`null`/empty → null;
 //! `true`/`yes`/`on` (and `false`/`no`/`off`, in lower, Title or UPPER case)
-//! → booleans; decimal, `0x` hex, `0o`/leading-zero octal and `0b` binary
-//! integers (with `_` separators); decimals with a dot or an exponent →
-//! floats. `.inf` and `.nan` have no JSON form and stay strings. Non-string
+//! → booleans; decimal, `0x` hex, leading-zero octal and `0b` binary
+//! integers (with `_` separators); numbers with a dot (and an optional
+//! signed exponent, `1.0e+3`; `1e3` stays a string as in PyYAML) → floats.
+//! Not supported: sexagesimal numbers (`1:30`), timestamps (kept as
+//! strings). `.inf` and `.nan` have no JSON form and stay strings. Non-string
 //! mapping keys become their text (JSON keys are strings).
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
@@ -259,8 +261,6 @@ fn int_of(text: &str) -> Option<Value> {
     let digits: String = body.chars().filter(|c| *c != '_').collect();
     let (radix, digits) = if let Some(rest) = digits.strip_prefix("0x") {
         (16, rest.to_string())
-    } else if let Some(rest) = digits.strip_prefix("0o") {
-        (8, rest.to_string())
     } else if let Some(rest) = digits.strip_prefix("0b") {
         (2, rest.to_string())
     } else if digits.len() > 1 && digits.starts_with('0') {
@@ -285,18 +285,32 @@ fn int_of(text: &str) -> Option<Value> {
     }
 }
 
+/// PyYAML's YAML 1.1 float: digits with a dot (`1.`, `1.5`, `.5`, with `_`
+/// separators), and an optional exponent *with a sign* (`1.0e+3`); `1e3`
+/// is a string there, and so here.
 fn float_of(text: &str) -> Option<Value> {
-    let body = text.trim_start_matches(['+', '-']);
-    let first = body.chars().next()?;
-    // PyYAML: a float has a dot or an exponent and starts with a digit or a dot.
-    if !(first.is_ascii_digit() || first == '.') || !body.contains(['.', 'e', 'E']) {
+    let signed = text.starts_with(['+', '-']);
+    let body = if signed { &text[1..] } else { text };
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.')?;
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit() || c == '_');
+    let whole_ok = if whole.is_empty() {
+        // `.5` form: no sign, at least one fraction digit.
+        !signed && !fraction.is_empty()
+    } else {
+        whole.starts_with(|c: char| c.is_ascii_digit()) && digits(whole)
+    };
+    if !whole_ok || !digits(fraction) {
         return None;
     }
-    if !text
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-' | '_'))
-    {
-        return None;
+    if let Some(exponent) = exponent {
+        let rest = exponent.strip_prefix(['+', '-'])?;
+        if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
     }
     let cleaned: String = text.chars().filter(|c| *c != '_').collect();
     float_value(cleaned.parse::<f64>().ok()?)
@@ -314,14 +328,14 @@ mod tests {
     #[test]
     fn scalars_are_typed_like_pyyaml() {
         let v = parse_yaml(
-            "a: 1\nb: -2\nc: 1.5\nd: 1e3\ne: yes\nf: off\ng: ~\nh:\ni: '1'\nj: \"true\"\nk: 0x1f\nl: 010\nm: hello world\nn: 1_000\no: .inf\n",
+            "a: 1\nb: -2\nc: 1.5\nd: 1e3\np: 1.5e+3\nq: .5\nr: 2.\ne: yes\nf: off\ng: ~\nh:\ni: '1'\nj: \"true\"\nk: 0x1f\nl: 010\nm: hello world\nn: 1_000\no: .inf\ns: 0o17\n",
         )
         .unwrap();
         assert_eq!(
             v,
-            json!({"a": 1, "b": -2, "c": 1.5, "d": 1000.0, "e": true, "f": false, "g": null,
+            json!({"a": 1, "b": -2, "c": 1.5, "d": "1e3", "p": 1500.0, "q": 0.5, "r": 2.0, "e": true, "f": false, "g": null,
                    "h": null, "i": "1", "j": "true", "k": 31, "l": 8, "m": "hello world",
-                   "n": 1000, "o": ".inf"})
+                   "n": 1000, "o": ".inf", "s": "0o17"})
         );
     }
 
