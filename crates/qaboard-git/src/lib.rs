@@ -98,7 +98,7 @@ mod plan;
 mod refs;
 
 pub use mirror::{Mirrors, Synced};
-pub use plan::{plan_subprojects, SubProjectPlan};
+pub use plan::{plan_push, plan_subprojects, PushPlan, SubProjectPlan};
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 

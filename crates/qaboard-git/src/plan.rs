@@ -7,7 +7,63 @@ use std::collections::BTreeMap;
 use qaboard_model::config_merge::{self, ParsedConfig};
 use serde_json::Value;
 
-use crate::{Repo, Result};
+use crate::{CommitInfo, Repo, Result};
+
+/// Everything a push changes in QA-Board's database, computed from the
+/// event and the (synced) mirror; the webhook handler writes it (steps in
+/// the crate README, OPERATIONS.md §5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushPlan {
+    /// The repository's root project id (`group/repo`).
+    pub root_project_id: String,
+    /// The forge's project object: every (sub-)project's new `data.git`.
+    pub git: Value,
+    /// The pushed commit (full sha).
+    pub sha: String,
+    /// Its metadata, for commit rows created by this push.
+    pub commit: CommitInfo,
+    /// The branch of commit rows created by this push: the pushed branch, or
+    /// for a tag push the guess of [`Repo::guess_branch`].
+    pub branch: String,
+    /// Tags pointing at the commit (annotated and lightweight), for
+    /// `commit.data.tags`.
+    pub tags: Vec<String>,
+    /// The pushed branch (`None` for a tag push): compared with each
+    /// sub-project's reference branch by [`SubProjectPlan::updates_project`].
+    pub pushed_branch: Option<String>,
+    /// One entry per configuration folder, sorted by folder.
+    pub subprojects: Vec<SubProjectPlan>,
+}
+
+/// Plans a push: `None` for a deletion (nothing to write). `repo` must be
+/// the mirror of `event.repo`, synced (see [`crate::Mirrors::sync_push`]).
+/// Errors: the commit is not in the mirror ([`crate::GitError::NotFound`]),
+/// or the mirror cannot be read.
+pub fn plan_push(
+    repo: &Repo,
+    event: &qaboard_model::webhook::PushEvent,
+) -> Result<Option<PushPlan>> {
+    let Some(sha) = event.sha.as_deref() else {
+        return Ok(None);
+    };
+    let commit = repo.commit(sha)?;
+    let sha = commit.hexsha.clone();
+    let pushed_branch = event.git_ref.branch().map(str::to_string);
+    let branch = match &pushed_branch {
+        Some(branch) => branch.clone(),
+        None => repo.guess_branch(&sha)?,
+    };
+    Ok(Some(PushPlan {
+        root_project_id: event.repo.clone(),
+        git: event.project.clone(),
+        tags: repo.tags_at(&sha)?,
+        subprojects: plan_subprojects(repo, &sha, &event.repo)?,
+        sha,
+        commit,
+        branch,
+        pushed_branch,
+    }))
+}
 
 /// The configuration of one (sub-)project at one commit.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use qaboard_git::{plan_subprojects, GitError, Mirrors, Repo};
+use qaboard_git::{plan_push, plan_subprojects, GitError, Mirrors, Repo};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -269,6 +269,38 @@ fn commit_metadata_tags_merges_branch_guess_and_names() {
         );
     }
 
+    // Push plans: a branch push takes the branch from the event, a tag push
+    // guesses it; both list the tags at the commit.
+    let push = |r: &str, sha: &str| {
+        qaboard_model::webhook::parse_gitlab_push(
+            &serde_json::to_vec(&json!({"ref": r, "checkout_sha": sha,
+                "project": {"path_with_namespace": REPO, "web_url": "http://forge/group/repo"}}))
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    let plan = plan_push(&repo, &push("refs/heads/feature", &c1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.branch, "feature");
+    assert_eq!(plan.pushed_branch.as_deref(), Some("feature"));
+    assert_eq!(plan.tags, vec!["light", "v1.0"]);
+    assert_eq!(plan.git["web_url"], "http://forge/group/repo");
+    assert_eq!(plan.commit.hexsha, c1);
+    assert!(plan.subprojects.is_empty());
+    let plan = plan_push(&repo, &push("refs/tags/v1.0", &c1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.branch, "origin/master");
+    assert_eq!(plan.pushed_branch, None);
+    assert!(matches!(
+        plan_push(
+            &repo,
+            &push("refs/heads/x", "0123456789012345678901234567890123456789")
+        ),
+        Err(GitError::NotFound { .. })
+    ));
+
     // A branch deletion upstream (GitLab sends checkout_sha null: nothing to
     // plan) disappears from the mirror at the next sync.
     let event = qaboard_model::webhook::parse_gitlab_push(
@@ -278,6 +310,7 @@ fn commit_metadata_tags_merges_branch_guess_and_names() {
     )
     .unwrap();
     assert!(event.is_deletion());
+    assert_eq!(plan_push(&repo, &event).unwrap(), None);
     git(w, &["branch", "-q", "-D", "feature"]);
     let synced = forge.mirrors().sync(REPO, None).unwrap();
     assert!(!synced.cloned);
