@@ -99,6 +99,7 @@ mod refs;
 
 pub use mirror::{Mirrors, Synced};
 pub use plan::{plan_push, plan_subprojects, PushPlan, SubProjectPlan};
+pub use refs::PREFERRED_BRANCHES;
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 
