@@ -7,6 +7,7 @@
 //! so that other Rust tools can depend on it cheaply.
 
 pub mod aggregate;
+pub mod config_merge;
 pub mod conventions;
 pub mod export;
 pub mod filter;
@@ -15,6 +16,8 @@ pub mod milestone;
 pub mod paths;
 pub mod rules;
 pub mod time;
+pub mod webhook;
+pub mod yaml;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
