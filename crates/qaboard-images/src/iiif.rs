@@ -469,16 +469,18 @@ fn parse_rotation(s: &str) -> Result<Rotation> {
     if deg > 360.0 {
         return Err(ImageError::bad("rotation", "must be within 0..=360"));
     }
-    let degrees = match deg {
-        d if d == 0.0 || d == 360.0 => 0,
-        d if d == 90.0 => 90,
-        d if d == 180.0 => 180,
-        d if d == 270.0 => 270,
-        _ => {
-            return Err(ImageError::Unsupported {
-                what: format!("rotation {s:?} (multiples of 90 only)"),
-            })
-        }
+    let degrees = if deg == 0.0 || deg == 360.0 {
+        0
+    } else if deg == 90.0 {
+        90
+    } else if deg == 180.0 {
+        180
+    } else if deg == 270.0 {
+        270
+    } else {
+        return Err(ImageError::Unsupported {
+            what: format!("rotation {s:?} (multiples of 90 only)"),
+        });
     };
     Ok(Rotation { mirror, degrees })
 }

@@ -160,7 +160,7 @@ pub fn blob_dog(
         ));
     }
     let k = ((max_sigma / min_sigma).ln() / sigma_ratio.ln() + 1.0).trunc();
-    if !(k >= 1.0) {
+    if k.is_nan() || k < 1.0 {
         return Err(ImageError::bad(
             "diameter",
             "too small for the smallest blob σ",
@@ -191,9 +191,10 @@ pub fn blob_dog(
         return Ok(Vec::new());
     }
     let mut peaks: Vec<(f64, usize, usize, usize)> = Vec::new();
-    for l in 0..k {
-        for r in 0..rows {
-            for c in 0..cols {
+    // Candidates in np.nonzero order (row, col, layer), then by decreasing value (stable).
+    for r in 0..rows {
+        for c in 0..cols {
+            for l in 0..k {
                 let v = cube[l * n + r * cols + c];
                 if v > threshold && is_local_max(&cube, (k, rows, cols), (l, r, c), v) {
                     peaks.push((v, r, c, l));
@@ -201,8 +202,6 @@ pub fn blob_dog(
             }
         }
     }
-    // np.nonzero order is (row, col, layer); sort by decreasing value, stable.
-    peaks.sort_by(|a, b| (a.1, a.2, a.3).cmp(&(b.1, b.2, b.3)));
     peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut blobs: Vec<Blob> = peaks
         .iter()
