@@ -9,8 +9,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use image::DynamicImage;
-
+use crate::decode::Decoded;
 use crate::error::{ImageError, Result};
 
 /// Identity of one version of one file: path, modification time and length.
@@ -45,7 +44,7 @@ impl CacheKey {
 /// Decoded images shared between threads, bounded by total decoded bytes.
 #[derive(Clone)]
 pub struct ImageCache {
-    inner: moka::sync::Cache<CacheKey, Arc<DynamicImage>>,
+    inner: moka::sync::Cache<CacheKey, Arc<Decoded>>,
 }
 
 impl std::fmt::Debug for ImageCache {
@@ -58,8 +57,8 @@ impl std::fmt::Debug for ImageCache {
 }
 
 /// Decoded size of an image in bytes, saturated to `u32` (moka's weight type).
-fn weight(img: &DynamicImage) -> u32 {
-    u32::try_from(img.as_bytes().len()).unwrap_or(u32::MAX)
+fn weight(img: &Decoded) -> u32 {
+    u32::try_from(img.byte_size()).unwrap_or(u32::MAX)
 }
 
 impl ImageCache {
@@ -68,7 +67,7 @@ impl ImageCache {
     pub fn new(max_bytes: u64) -> Self {
         let inner = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|_k: &CacheKey, v: &Arc<DynamicImage>| weight(v))
+            .weigher(|_k: &CacheKey, v: &Arc<Decoded>| weight(v))
             .build();
         ImageCache { inner }
     }
@@ -77,7 +76,7 @@ impl ImageCache {
     /// Concurrent misses for one key decode once; the others wait for that result.
     ///
     /// Errors: those of `open` and of [`crate::decode::decode_file`]; errors are not cached.
-    pub fn get_or_decode<F>(&self, key: CacheKey, open: F) -> Result<Arc<DynamicImage>>
+    pub fn get_or_decode<F>(&self, key: CacheKey, open: F) -> Result<Arc<Decoded>>
     where
         F: FnOnce() -> Result<std::fs::File>,
     {

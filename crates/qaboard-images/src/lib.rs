@@ -21,4 +21,5 @@ pub mod rois;
 pub mod wire;
 
 pub use cache::{CacheKey, ImageCache};
+pub use decode::{Decoded, Gray32};
 pub use error::{ImageError, Result};

@@ -22,7 +22,9 @@ fn blobs_match_scikit_image_0_18_3() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let open = |key: &str| {
-            decode_file(std::fs::File::open(data(case[key].as_str().unwrap())).unwrap()).unwrap()
+            decode_file(std::fs::File::open(data(case[key].as_str().unwrap())).unwrap())
+                .unwrap()
+                .image
         };
         let (new, reference) = (open("new"), open("ref"));
         let params = AutoRoiParams {

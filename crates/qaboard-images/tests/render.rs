@@ -35,7 +35,7 @@ fn tiles_and_crops_render_at_the_requested_size() {
         .unwrap()
         .render(&img)
         .unwrap();
-    let out = decode::decode_bytes(&png).unwrap();
+    let out = decode::decode_bytes(&png).unwrap().image;
     // Region clipped to 44×100, scaled to width 22 → height 50.
     assert_eq!((out.width(), out.height()), (22, 50));
     let jpg = ImageRequest::parse("full/,50/0/default.jpg")
@@ -43,21 +43,21 @@ fn tiles_and_crops_render_at_the_requested_size() {
         .render(&img)
         .unwrap();
     assert_eq!(&jpg[..3], &[0xFF, 0xD8, 0xFF]);
-    let out = decode::decode_bytes(&jpg).unwrap();
+    let out = decode::decode_bytes(&jpg).unwrap().image;
     assert_eq!((out.width(), out.height()), (75, 50));
     // Unscaled crop is pixel exact in PNG.
     let png = ImageRequest::parse("10,20,3,2/max/0/default.png")
         .unwrap()
         .render(&img)
         .unwrap();
-    let out = decode::decode_bytes(&png).unwrap().to_rgb8();
+    let out = decode::decode_bytes(&png).unwrap().image.to_rgb8();
     assert_eq!(out.get_pixel(2, 1).0, [12, 21, 128]);
     // Rotation and gray.
     let png = ImageRequest::parse("0,0,30,10/max/90/gray.png")
         .unwrap()
         .render(&img)
         .unwrap();
-    let out = decode::decode_bytes(&png).unwrap();
+    let out = decode::decode_bytes(&png).unwrap().image;
     assert_eq!((out.width(), out.height()), (10, 30));
     assert!(matches!(out, DynamicImage::ImageLuma8(_)));
     // Alpha kept in PNG, 16-bit scaled to 8.
@@ -69,7 +69,7 @@ fn tiles_and_crops_render_at_the_requested_size() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(out.to_rgba8().get_pixel(0, 0).0, [1, 2, 3, 4]);
+    assert_eq!(out.image.to_rgba8().get_pixel(0, 0).0, [1, 2, 3, 4]);
     let g16 = DynamicImage::ImageLuma16(ImageBuffer::from_pixel(4, 4, Luma([65535u16])));
     let out = decode::decode_bytes(
         &ImageRequest::parse("full/max/0/default.jpg")
@@ -78,7 +78,7 @@ fn tiles_and_crops_render_at_the_requested_size() {
             .unwrap(),
     )
     .unwrap();
-    assert!(out.to_luma8().get_pixel(0, 0).0[0] > 250);
+    assert!(out.image.to_luma8().get_pixel(0, 0).0[0] > 250);
     // Region outside → bad request; oversized output → bad request.
     let err = ImageRequest::parse("300,0,10,10/max/0/default.png")
         .unwrap()
@@ -110,7 +110,7 @@ fn formats_decode_from_files_and_garbage_does_not() {
     ] {
         let p = write(dir.path(), name, &img, fmt);
         let d = decode::decode_file(std::fs::File::open(p).unwrap()).unwrap();
-        assert_eq!((d.width(), d.height()), (20, 10), "{name}");
+        assert_eq!((d.image.width(), d.image.height()), (20, 10), "{name}");
     }
     // Content decides, not the name.
     let p = dir.path().join("really_png.jpg");
@@ -161,13 +161,13 @@ fn cache_decodes_once_per_file_version_and_stays_bounded() {
     };
     std::thread::scope(|s| {
         for _ in 0..4 {
-            s.spawn(|| assert_eq!(get(key()).unwrap().width(), 100));
+            s.spawn(|| assert_eq!(get(key()).unwrap().image.width(), 100));
         }
     });
     assert_eq!(opens.load(Ordering::SeqCst), 1);
     // A rewritten file (other length) is a new key.
     write(dir.path(), "a.png", &gradient(120, 100), ImageFormat::Png);
-    assert_eq!(get(key()).unwrap().width(), 120);
+    assert_eq!(get(key()).unwrap().image.width(), 120);
     assert_eq!(opens.load(Ordering::SeqCst), 2);
     // Errors are not cached.
     let bad = CacheKey {
@@ -255,5 +255,41 @@ fn report_is_a_pdf_with_one_page_per_roi() {
             }
         }
         Err(e) => eprintln!("pdftoppm not available ({e}); render check skipped"),
+    }
+}
+
+#[test]
+fn deep_tiffs_answer_pillow_modes() {
+    // Tiny TIFFs written by tifffile; Pillow reads them as modes F, I, I;16 and cannot open
+    // float RGB at all.
+    let open = |name: &str| {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name);
+        decode::decode_file(std::fs::File::open(p).unwrap()).unwrap()
+    };
+    use serde_json::json;
+    let f = open("f32gray.tif");
+    let p = pixel_at(&f, 2, 1).unwrap();
+    assert_eq!((p.value, p.meta.mode.as_str()), (json!(-1.25), "F"));
+    assert_eq!(pixel_at(&f, 1, 1).unwrap().value, json!(0.5));
+    let i = open("i32gray.tif");
+    let p = pixel_at(&i, 2, 1).unwrap();
+    assert_eq!((p.value, p.meta.mode.as_str()), (json!(-70000), "I"));
+    assert_eq!(pixel_at(&i, 2, 2).unwrap().value, json!(1 << 30));
+    let u = open("u16gray.tif");
+    let p = pixel_at(&u, 2, 1).unwrap();
+    assert_eq!((p.value, p.meta.mode.as_str()), (json!(65535), "I;16"));
+    let rgb = open("f32rgb.tif");
+    let p = pixel_at(&rgb, 2, 1).unwrap();
+    assert_eq!(p.meta.mode, "RGB;F");
+    assert_eq!(p.value[0].as_f64().unwrap(), f64::from(3.0f32 / 7.0));
+    // Deep images still render as IIIF tiles.
+    for d in [&f, &i, &rgb] {
+        let png = ImageRequest::parse("full/max/0/default.png")
+            .unwrap()
+            .render(&d.image)
+            .unwrap();
+        assert_eq!(decode::decode_bytes(&png).unwrap().image.width(), 2);
     }
 }
