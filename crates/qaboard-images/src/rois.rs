@@ -175,33 +175,63 @@ pub fn blob_dog(
     if n == 0 {
         return Ok(Vec::new());
     }
-    // cube[layer * n + r * cols + c]
-    let mut cube = vec![0.0f64; k * n];
-    let mut previous = gaussian_filter(image, sigmas[0], sigmas[0], false);
-    for i in 0..k {
-        let current = gaussian_filter(image, sigmas[i + 1], sigmas[i + 1], false);
-        let layer = &mut cube[i * n..(i + 1) * n];
-        for ((out, a), b) in layer.iter_mut().zip(&previous.data).zip(&current.data) {
-            *out = (a - b) * sigmas[i];
-        }
-        previous = current;
-    }
-    let first = cube[0];
-    if first >= 0.0 && cube.iter().all(|&v| v == first) {
-        return Ok(Vec::new());
-    }
+    // DoG layers are made one at a time; peaks of layer l are searched once layer l + 1
+    // exists, so at most three layers are held (the 3×3×3 neighbourhood).
     let mut peaks: Vec<(f64, usize, usize, usize)> = Vec::new();
-    // Candidates in np.nonzero order (row, col, layer), then by decreasing value (stable).
-    for r in 0..rows {
-        for c in 0..cols {
-            for l in 0..k {
-                let v = cube[l * n + r * cols + c];
-                if v > threshold && is_local_max(&cube, (k, rows, cols), (l, r, c), v) {
+    let mut window: Vec<Vec<f64>> = Vec::with_capacity(3);
+    let mut flat_value: Option<f64> = None;
+    let mut flat = true;
+    let mut previous = gaussian_filter(image, sigmas[0], sigmas[0], false);
+    for i in 0..=k {
+        if i < k {
+            let current = gaussian_filter(image, sigmas[i + 1], sigmas[i + 1], false);
+            let layer: Vec<f64> = previous
+                .data
+                .iter()
+                .zip(&current.data)
+                .map(|(a, b)| (a - b) * sigmas[i])
+                .collect();
+            if flat {
+                let v0 = *flat_value.get_or_insert(layer[0]);
+                flat = layer.iter().all(|&v| v == v0);
+            }
+            previous = current;
+            if window.len() == 3 {
+                window.remove(0);
+            }
+            window.push(layer);
+        }
+        // Search layer i - 1: its neighbours are layers i - 2 and i (when they exist).
+        if i == 0 {
+            continue;
+        }
+        let l = i - 1;
+        let (below, mid, above) = match (l, i < k) {
+            (0, true) => (None, &window[0], Some(&window[1])),
+            (0, false) => (None, &window[0], None),
+            (_, true) => (Some(&window[0]), &window[1], Some(&window[2])),
+            (_, false) => (
+                Some(&window[window.len() - 2]),
+                &window[window.len() - 1],
+                None,
+            ),
+        };
+        for r in 0..rows {
+            for c in 0..cols {
+                let v = mid[r * cols + c];
+                if v > threshold && is_local_max([below, Some(mid), above], (rows, cols), (r, c), v)
+                {
                     peaks.push((v, r, c, l));
                 }
             }
         }
     }
+    if flat && flat_value.is_some_and(|v| v >= 0.0) {
+        // peak_local_max: a cube equal to its own maximum filter has no peaks.
+        return Ok(Vec::new());
+    }
+    // np.nonzero order (row, col, layer), then decreasing value (stable).
+    peaks.sort_by_key(|p| (p.1, p.2, p.3));
     peaks.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut blobs: Vec<Blob> = peaks
         .iter()
@@ -215,26 +245,22 @@ pub fn blob_dog(
     Ok(blobs.into_iter().filter(|b| b.sigma > 0.0).collect())
 }
 
-/// `v` equals the maximum of its 3×3×3 neighbourhood, cells outside counting as 0
-/// (`scipy.ndimage.maximum_filter(mode="constant")`).
+/// `v` equals the maximum of its 3×3×3 neighbourhood in the layers below, at and above it,
+/// cells outside (or missing layers) counting as 0 (`scipy.ndimage.maximum_filter(mode="constant")`).
 fn is_local_max(
-    cube: &[f64],
-    (layers, rows, cols): (usize, usize, usize),
-    (l, r, c): (usize, usize, usize),
+    layers: [Option<&Vec<f64>>; 3],
+    (rows, cols): (usize, usize),
+    (r, c): (usize, usize),
     v: f64,
 ) -> bool {
-    let n = rows * cols;
-    for dl in -1i64..=1 {
+    for layer in layers {
         for dr in -1i64..=1 {
             for dc in -1i64..=1 {
-                let (ll, rr, cc) = (l as i64 + dl, r as i64 + dr, c as i64 + dc);
-                let inside = (0..layers as i64).contains(&ll)
-                    && (0..rows as i64).contains(&rr)
-                    && (0..cols as i64).contains(&cc);
-                let w = if inside {
-                    cube[ll as usize * n + rr as usize * cols + cc as usize]
-                } else {
-                    0.0
+                let (rr, cc) = (r as i64 + dr, c as i64 + dc);
+                let inside = (0..rows as i64).contains(&rr) && (0..cols as i64).contains(&cc);
+                let w = match layer {
+                    Some(data) if inside => data[rr as usize * cols + cc as usize],
+                    _ => 0.0,
                 };
                 if w > v {
                     return false;
