@@ -317,8 +317,11 @@ fn prune_blobs(blobs: &mut [Blob], overlap: f64) {
 /// The auto-ROI finder: `[[y, x, r], …]` in pixels of the full-size image, at most
 /// `params.count` entries (see the module documentation for each step and its source).
 ///
-/// Errors: [`ImageError::BadRequest`] when the sizes differ (field `images`) or the diameter
-/// leaves no blob scale (field `diameter`).
+/// Cost grows with pixels × blob scales × σ: run it on a blocking thread.
+///
+/// Errors: [`ImageError::BadRequest`] when the sizes differ (field `images`), or the diameter
+/// leaves no blob scale or makes the largest σ exceed 4 × the longest (rescaled) side
+/// (field `diameter`; the original would exhaust memory).
 pub fn find_auto_rois(
     new: &DynamicImage,
     reference: &DynamicImage,
@@ -345,6 +348,15 @@ pub fn find_auto_rois(
     let max_sigma_f = diameter.trunc() * scale;
     let min_sigma = if 5.0 >= max_sigma_f { 1.0 } else { 5.0 };
     let max_sigma = max_sigma_f.trunc();
+    let longest = delta.rows.max(delta.cols) as f64;
+    if max_sigma > 4.0 * longest {
+        // Not in the original (which runs out of memory or time): Gaussian kernels of
+        // radius 4σ far wider than the image only smear it flat.
+        return Err(ImageError::bad(
+            "diameter",
+            format!("{} is too large for a {cols}x{rows} image", params.diameter),
+        ));
+    }
     let blobs = blob_dog(
         &delta,
         min_sigma,
@@ -373,4 +385,73 @@ pub fn find_auto_rois(
         out.remove(smallest);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Rgb};
+
+    fn pair(w: u32, h: u32) -> (DynamicImage, DynamicImage) {
+        let a = DynamicImage::ImageRgb8(ImageBuffer::from_pixel(w, h, Rgb([10, 10, 10])));
+        let mut b = a.to_rgb8();
+        b.put_pixel(w / 2, h / 2, Rgb([250, 0, 0]));
+        (a, DynamicImage::ImageRgb8(b))
+    }
+
+    #[test]
+    fn bad_knobs_are_bad_requests() {
+        let (a, b) = pair(20, 10);
+        let p = |diameter| AutoRoiParams {
+            threshold: 0.01,
+            diameter,
+            count: 20,
+        };
+        let err = find_auto_rois(&a, &b, &p(1e12)).unwrap_err();
+        assert!(matches!(
+            err,
+            ImageError::BadRequest {
+                field: "diameter",
+                ..
+            }
+        ));
+        let (c, _) = pair(21, 10);
+        let err = find_auto_rois(&a, &c, &p(0.0)).unwrap_err();
+        assert!(matches!(
+            err,
+            ImageError::BadRequest {
+                field: "images",
+                ..
+            }
+        ));
+        // A one-pixel change is found where it is.
+        let got = find_auto_rois(&a, &b, &p(4.0)).unwrap();
+        assert_eq!(got.first().map(|b| (b[0], b[1])), Some((5.0, 10.0)));
+        // count 0 answers nothing.
+        let none = AutoRoiParams { count: 0, ..p(4.0) };
+        assert!(find_auto_rois(&a, &b, &none).unwrap().is_empty());
+    }
+
+    #[test]
+    fn overlap_keeps_the_larger_blob() {
+        let big = Blob {
+            row: 10.0,
+            col: 10.0,
+            sigma: 8.0,
+        };
+        let small = Blob {
+            row: 11.0,
+            col: 10.0,
+            sigma: 2.0,
+        };
+        let far = Blob {
+            row: 100.0,
+            col: 10.0,
+            sigma: 2.0,
+        };
+        let mut blobs = [small, big, far];
+        prune_blobs(&mut blobs, 0.5);
+        assert_eq!(blobs.map(|b| b.sigma), [0.0, 8.0, 2.0]);
+        assert_eq!(blob_overlap(&big, &far), 0.0);
+    }
 }
