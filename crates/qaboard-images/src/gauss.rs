@@ -65,7 +65,10 @@ fn filter_line(line: &[f64], half: &[f64], mirror: bool, out: &mut [f64]) {
 pub fn gaussian_filter(plane: &Plane, sigma_rows: f64, sigma_cols: f64, mirror: bool) -> Plane {
     let (rows, cols) = (plane.rows, plane.cols);
     let mut data = plane.data.clone();
-    if sigma_rows > 1e-15 && rows > 0 {
+    if rows == 0 || cols == 0 {
+        return Plane { rows, cols, data };
+    }
+    if sigma_rows > 1e-15 {
         // Along axis 0, whole rows at a time (cache friendly); per sample the same
         // summation order as `filter_line`.
         let half = kernel(sigma_rows);
@@ -75,8 +78,7 @@ pub fn gaussian_filter(plane: &Plane, sigma_rows: f64, sigma_cols: f64, mirror: 
             let b = boundary(i, rows, mirror);
             &src[b * cols..(b + 1) * cols]
         };
-        for i in 0..rows {
-            let out = &mut data[i * cols..(i + 1) * cols];
+        in_parallel(&mut data, cols, |i, out| {
             for (o, v) in out.iter_mut().zip(row(i as i64)) {
                 *o = v * half[0];
             }
@@ -86,17 +88,40 @@ pub fn gaussian_filter(plane: &Plane, sigma_rows: f64, sigma_cols: f64, mirror: 
                     *o += (a + b) * w;
                 }
             }
-        }
+        });
     }
-    if sigma_cols > 1e-15 && cols > 0 {
+    if sigma_cols > 1e-15 {
         let half = kernel(sigma_cols);
-        let mut out = vec![0.0; cols];
-        for r in 0..rows {
-            filter_line(&data[r * cols..(r + 1) * cols], &half, mirror, &mut out);
-            data[r * cols..(r + 1) * cols].copy_from_slice(&out);
-        }
+        let src = data.clone();
+        in_parallel(&mut data, cols, |i, out| {
+            filter_line(&src[i * cols..(i + 1) * cols], &half, mirror, out);
+        });
     }
     Plane { rows, cols, data }
+}
+
+/// Runs `f(row index, row)` over every row of `data`, split into contiguous bands over the
+/// available cores. Each output row is computed the same way whatever the split.
+fn in_parallel<F>(data: &mut [f64], cols: usize, f: F)
+where
+    F: Fn(usize, &mut [f64]) + Sync,
+{
+    let rows = data.len() / cols;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(rows.div_ceil(64))
+        .max(1);
+    let band = rows.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (b, chunk) in data.chunks_mut(band * cols).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                for (k, out) in chunk.chunks_mut(cols).enumerate() {
+                    f(b * band + k, out);
+                }
+            });
+        }
+    });
 }
 
 /// scikit-image 0.18.3 `transform.resize(order=1, mode="reflect", anti_aliasing=True)` of a
