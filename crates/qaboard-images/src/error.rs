@@ -5,8 +5,8 @@
 /// Suggested HTTP statuses for the API layer: [`ImageError::BadRequest`] → 400,
 /// [`ImageError::NotFound`] → 404, [`ImageError::Unsupported`] → 501 for IIIF features
 /// (IIIF Image API 2.1 §7 "Error Conditions") and 415 for file formats,
-/// [`ImageError::Decode`] → 404 for the pixel endpoint ("not an image", OPERATIONS.md §8)
-/// and 422 or 500 elsewhere, [`ImageError::Io`] → 500.
+/// [`ImageError::Decode`] → 422 or 500, [`ImageError::Io`] → 500. The pixel endpoint answers
+/// 404 for both `Decode` and `Unsupported` ("not an image", OPERATIONS.md §8).
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// A request part is malformed or out of its allowed range.
