@@ -24,7 +24,9 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    /// Builds the key from a path and the file's metadata (e.g. `file.metadata()?`).
+    /// Builds the key from a path and the file's metadata. Take the metadata of the file
+    /// already opened (`file.metadata()?`), then hand that same file to
+    /// [`ImageCache::get_or_decode`] (`move || Ok(file)`), so key and bytes cannot disagree.
     pub fn from_metadata(path: impl Into<String>, meta: &std::fs::Metadata) -> Self {
         let mtime_nanos = match meta.modified() {
             Ok(t) => match t.duration_since(SystemTime::UNIX_EPOCH) {
