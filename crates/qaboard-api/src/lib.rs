@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod manifest;
 pub mod milestones;
 pub mod reads;
+pub mod static_files;
 pub mod views;
 
 use actix_web::{http::header, web, HttpResponse};
