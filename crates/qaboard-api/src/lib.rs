@@ -18,6 +18,7 @@ pub mod milestones;
 pub mod reads;
 pub mod routes;
 pub mod state;
+pub mod static_files;
 pub mod views;
 
 use actix_web::{http::header, web, HttpResponse};

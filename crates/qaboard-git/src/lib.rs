@@ -1,4 +1,4 @@
-//! Read-only git access for QA-Board.
+//! Git access for QA-Board: mirrors, commit metadata, refs and sub-project plans.
 //!
 //! QA-Board needs very little from git: metadata about commits (to display
 //! them next to their CI results), the content of a few files at a given
@@ -55,14 +55,24 @@
 //!
 //! # Clone and fetch: the `git` binary
 //!
-//! Reading is done in-process with `gix`. Cloning and fetching, however,
-//! spawn the `git` command line (which must be on `PATH`): gix's network
-//! client features pull in a large transport stack (and for `file://` URLs
-//! gix itself spawns `git-upload-pack` anyway), which would noticeably
-//! increase compile time for two rarely called operations. The commands are
-//! run with an argument separator (`--`) before user-provided URLs/paths,
-//! with interactive prompts disabled (`GIT_TERMINAL_PROMPT=0`, stdin closed)
-//! and without inheriting `GIT_DIR`-like environment variables.
+//! Reading is done in-process with `gix`. Cloning and fetching spawn the
+//! `git` command line (which must be on `PATH`); the reasons are given in
+//! the `command` module: a fetch must be killable at its deadline, and gix's
+//! HTTP transport is a large build for two rarely called operations. The
+//! commands run in their own process group, killed after a time limit
+//! ([`GitError::Timeout`]), with an argument separator (`--`) before
+//! user-provided URLs/paths, interactive prompts disabled
+//! (`GIT_TERMINAL_PROMPT=0`, stdin closed), `ext::` URLs refused, and without
+//! inheriting `GIT_DIR`-like or tracing environment variables.
+//!
+//! # Mirrors of a forge
+//!
+//! [`Mirrors`] keeps one bare mirror per repository under a folder
+//! (`<git_dir>/<group/repo>`, cloned from `<GITLAB_HOST>/<group/repo>`),
+//! serialised between threads *and processes* by a file lock
+//! (`<git_dir>/.locks/<group/repo>.lock`), with an access token passed per call
+//! and never stored. [`plan_subprojects`] computes what a push means for
+//! QA-Board's projects and commits (see `README.md`).
 //!
 //! # Configuration isolation
 //!
@@ -77,8 +87,19 @@
 //! `Arc`); each call creates a short-lived thread-local `gix` handle over
 //! shared object-database caches.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::time::Duration;
+
+mod command;
+mod mirror;
+mod plan;
+mod refs;
+
+pub use mirror::{Mirrors, Synced};
+pub use plan::{plan_push, plan_subprojects, PushPlan, SubProjectPlan};
+pub use refs::PREFERRED_BRANCHES;
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 
@@ -118,6 +139,18 @@ pub enum GitError {
         /// What the command wrote on its standard error (trimmed).
         stderr: String,
     },
+    /// A `git` command (clone/fetch) did not finish in time; its process
+    /// group was killed.
+    #[error("`git {command}` did not finish within {seconds} s and was stopped")]
+    Timeout {
+        /// The git sub-command and its arguments.
+        command: String,
+        /// The time limit, in seconds.
+        seconds: f64,
+    },
+    /// A repository path (`group/repo`) that cannot name a mirror.
+    #[error("invalid repository path {0:?}")]
+    InvalidRepoPath(String),
     /// An I/O error, for instance when the `git` binary cannot be spawned.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -126,6 +159,11 @@ pub enum GitError {
     #[error("git error: {0}")]
     Other(String),
 }
+
+/// Time limit of [`Repo::clone_mirror`] (and the default of [`Mirrors`]).
+pub const DEFAULT_CLONE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Time limit of [`Repo::fetch`] (and the default of [`Mirrors`]).
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = GitError> = std::result::Result<T, E>;
@@ -196,11 +234,7 @@ impl Repo {
     /// This spawns the `git` binary.
     pub fn clone_mirror(url: &str, dest: impl AsRef<Path>) -> Result<Repo> {
         let dest = dest.as_ref();
-        let mut cmd = git_command();
-        cmd.args(["clone", "--mirror", "--quiet", "--"])
-            .arg(url)
-            .arg(dest);
-        run(cmd, format!("clone --mirror -- {url} {}", dest.display()))?;
+        command::clone_mirror(url, dest, None, DEFAULT_CLONE_TIMEOUT)?;
         Repo::open(dest)
     }
 
@@ -210,11 +244,7 @@ impl Repo {
     /// This spawns the `git` binary. New commits are visible to this `Repo`
     /// (and its clones) right after the call.
     pub fn fetch(&self) -> Result<()> {
-        let mut cmd = git_command();
-        cmd.arg("--git-dir")
-            .arg(self.git_dir())
-            .args(["fetch", "--prune", "--quiet", "origin"]);
-        run(cmd, "fetch --prune origin".to_string())
+        command::fetch(self.git_dir(), None, DEFAULT_FETCH_TIMEOUT)
     }
 
     /// The repository's git directory (the bare repository itself, or the
@@ -419,45 +449,6 @@ fn lossy(bytes: &gix::bstr::BStr) -> String {
 
 fn other(err: impl std::fmt::Display) -> GitError {
     GitError::Other(err.to_string())
-}
-
-/// A `git` command that cannot prompt and does not inherit repository
-/// selection from the environment.
-fn git_command() -> Command {
-    let mut cmd = Command::new("git");
-    // Never run arbitrary commands through `ext::` URLs.
-    cmd.args(["-c", "protocol.ext.allow=never"]);
-    for var in [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-        "GIT_CONFIG_PARAMETERS",
-        "GIT_CONFIG_COUNT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-fn run(mut cmd: Command, description: String) -> Result<()> {
-    let output = cmd.output()?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(GitError::Command {
-            command: description,
-            status: output.status.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        })
-    }
 }
 
 #[cfg(test)]

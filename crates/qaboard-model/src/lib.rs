@@ -17,6 +17,17 @@ pub mod time;
 pub mod window;
 
 pub use ids::{BatchId, CommitId, OutputId, ProjectId, TestInputId};
+pub mod config_merge;
+pub mod conventions;
+pub mod export;
+pub mod filter;
+pub mod gc;
+pub mod milestone;
+pub mod paths;
+pub mod rules;
+pub mod time;
+pub mod webhook;
+pub mod yaml;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,26 @@
+//! A server with only `/s/` (for bench/ until the main binary wires it):
+//! `static_server <listen addr> <root>...`; prints `listening on http://…`.
+use actix_web::{web, App, HttpServer};
+
+fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let listen = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
+    let roots: Vec<std::path::PathBuf> = args.map(Into::into).collect();
+    let storage = qaboard_storage::Storage::new(roots)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    actix_web::rt::System::new().block_on(async move {
+        let data = web::Data::new(storage);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(qaboard_api::static_files::configure)
+        })
+        .workers(workers)
+        .bind(listen)?;
+        for a in server.addrs() {
+            println!("listening on http://{a}");
+        }
+        server.run().await
+    })
+}
