@@ -9,25 +9,21 @@
 
 pub mod aggregate;
 pub mod batch_data;
-pub mod conventions;
-pub mod ids;
-pub mod paths;
-pub mod rules;
-pub mod time;
-pub mod window;
-
-pub use ids::{BatchId, CommitId, OutputId, ProjectId, TestInputId};
 pub mod config_merge;
 pub mod conventions;
 pub mod export;
 pub mod filter;
 pub mod gc;
+pub mod ids;
 pub mod milestone;
 pub mod paths;
 pub mod rules;
 pub mod time;
 pub mod webhook;
+pub mod window;
 pub mod yaml;
+
+pub use ids::{BatchId, CommitId, OutputId, ProjectId, TestInputId};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
