@@ -79,7 +79,8 @@ pub struct TestInput {
 pub struct Output {
     pub id: i32,
     pub batch_id: i32,
-    pub created_date: NaiveDateTime,
+    /// When the output was first recorded; `None` for legacy rows without one.
+    pub created_date: Option<NaiveDateTime>,
     pub deleted: bool,
     pub output_dir_override: Option<String>,
     pub output_type: Option<String>,
