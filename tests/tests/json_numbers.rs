@@ -158,7 +158,11 @@ fn empty_committer_and_message_get_the_original_placeholders() {
         let r = c.post("/api/v1/output/", &body);
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(
-            count_where(app, "ci_commits", "committer_name = 'unknown' AND message = '<NA>'"),
+            count_where(
+                app,
+                "ci_commits",
+                "committer_name = 'unknown' AND message = '<NA>'"
+            ),
             1,
             "stored with the placeholders"
         );
@@ -176,7 +180,10 @@ fn empty_committer_and_message_get_the_original_placeholders() {
             let r = c.get("/api/v1/commits?project=acme%2Fsmoke");
             assert_eq!(r.status, 200, "{}", r.body);
             let body = r.body.clone();
-            assert!(body.contains("\"committer_name\":\"unknown\""), "{set}: {body}");
+            assert!(
+                body.contains("\"committer_name\":\"unknown\""),
+                "{set}: {body}"
+            );
             assert!(body.contains("\"message\":\"<NA>\""), "{set}: {body}");
         }
     });

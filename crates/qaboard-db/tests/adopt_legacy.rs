@@ -60,7 +60,10 @@ fn unconvertible_json_is_listed_by_row_and_nothing_changes() {
     ] {
         assert!(err.contains(needle), "{needle:?} in {err}");
     }
-    assert!(!err.contains("test_inputs"), "valid escapes are fine: {err}");
+    assert!(
+        !err.contains("test_inputs"),
+        "valid escapes are fine: {err}"
+    );
     assert_eq!(
         count(
             &mut conn,

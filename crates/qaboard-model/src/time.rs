@@ -108,7 +108,10 @@ mod storable_tests {
     #[test]
     fn dates_outside_years_1_to_9999_are_not_storable() {
         let t = |s: &str| parse_client_datetime(s).unwrap();
-        assert_eq!(storable(t("2024-01-01T00:00:00Z")), Some(t("2024-01-01T00:00:00Z")));
+        assert_eq!(
+            storable(t("2024-01-01T00:00:00Z")),
+            Some(t("2024-01-01T00:00:00Z"))
+        );
         assert!(storable(t("0001-01-01T00:00:00Z")).is_some());
         assert!(storable(t("9999-12-31T23:59:59Z")).is_some());
         assert_eq!(storable(t("-4713-01-01T00:00:00Z")), None);

@@ -14,10 +14,10 @@ mod prelude {
     pub(crate) use super::super::tables::*;
     pub(crate) use super::super::{Conn, IS_POSTGRES, OUTPUT_IDENTITY};
     pub(crate) use super::{like_prefix, max_authored, now_naive};
-    pub(crate) use crate::json::Json;
     pub(crate) use crate::ingest::{
         BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput,
     };
+    pub(crate) use crate::json::Json;
     pub(crate) use crate::read::{
         BatchWithOutputs, CommitTree, CommitWindow, OutputRead, ProjectSummary,
     };

@@ -266,7 +266,7 @@ pub(crate) fn record_output(
             .filter(batches::id.eq(batch.id))
             .select(batches::data))
         .first::<Json>(conn)?
-            .0;
+        .0;
         let mut patch = Map::new();
         patch.insert("type".into(), Value::String(rec.job_type.clone()));
         set_batch_data(conn, batch.id, &rules::merge_shallow(&locked, &patch))?;
