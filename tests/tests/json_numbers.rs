@@ -185,6 +185,10 @@ fn empty_committer_and_message_get_the_original_placeholders() {
                 "{set}: {body}"
             );
             assert!(body.contains("\"message\":\"<NA>\""), "{set}: {body}");
+            // Filtering by the shown name finds them.
+            let r = c.get("/api/v1/commits?project=acme%2Fsmoke&committer=unknown");
+            assert_eq!(r.status, 200, "{}", r.body);
+            assert!(r.body.contains(SHA), "{set}: {}", r.body);
         }
     });
 }
