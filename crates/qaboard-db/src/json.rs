@@ -91,4 +91,26 @@ mod tests {
         }
         assert!(parse(b"1e400").is_err());
     }
+
+    /// The root cause on SQLite: diesel 2.3 writes an integer beyond `i64`
+    /// into JSONB but its decoder refuses it; ours reads it. If diesel's
+    /// decoder starts accepting it, this test says so (the workaround can
+    /// then go).
+    #[test]
+    fn sqlite_integers_beyond_i64_read_back_through_this_decoder_only() {
+        use diesel::prelude::*;
+        use diesel::sql_types::Jsonb;
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        let v: Value = serde_json::from_str(r#"{"crc64": 18446744073709551615}"#).unwrap();
+        let ours: Json = diesel::select(diesel::dsl::sql::<Jsonb>("").bind::<Jsonb, _>(&v))
+            .get_result(&mut c)
+            .unwrap();
+        assert_eq!(ours.0, v);
+        let diesels: QueryResult<Value> =
+            diesel::select(diesel::dsl::sql::<Jsonb>("").bind::<Jsonb, _>(&v)).get_result(&mut c);
+        assert!(
+            diesels.is_err(),
+            "diesel's decoder reads it now: {diesels:?}"
+        );
+    }
 }
