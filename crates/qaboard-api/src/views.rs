@@ -35,7 +35,7 @@ pub struct OutputView<'a> {
     is_running: bool,
     data: &'a Value,
     deleted: bool,
-    created_date: String,
+    created_date: Option<String>,
     output_dir_url: Option<String>,
     test_input_database: Option<&'a str>,
     test_input_path: Option<&'a str>,
@@ -72,7 +72,7 @@ impl<'a> OutputView<'a> {
             is_running: out.is_running,
             data: object_or_empty(&out.data),
             deleted: out.deleted,
-            created_date: iso_naive(&out.created_date),
+            created_date: out.created_date.as_ref().map(iso_naive),
             output_dir_url: dir.and_then(|d| dir_to_url(&d)),
             test_input_database: input.map(|i| i.database.as_str()),
             test_input_path: input.map(|i| i.path.as_str()),
@@ -229,7 +229,10 @@ pub fn write_output(buf: &mut Vec<u8>, o: &OutputRead, batch_dir: &str) {
         b",\"deleted\":false"
     });
     buf.extend_from_slice(b",\"created_date\":");
-    push_json_str(buf, &iso_naive(&o.created_date.unwrap_or_default()));
+    match &o.created_date {
+        Some(t) => push_json_str(buf, &iso_naive(t)),
+        None => buf.extend_from_slice(b"null"),
+    }
     buf.extend_from_slice(b",\"output_dir_url\":");
     push_opt_str(buf, dir_to_url(&output_dir_of(o, batch_dir)).as_deref());
     buf.extend_from_slice(b",\"test_input_database\":");

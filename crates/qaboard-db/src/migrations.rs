@@ -136,7 +136,10 @@ pub struct AdoptReport {
 /// describes exactly those tables) as applied without running it, then applies
 /// our later migrations. Refuses, changing nothing, when outputs would violate
 /// the output identity our schema makes unique (the original could duplicate
-/// them under concurrent writes) and tells how many.
+/// them under concurrent writes) and tells how many, and when stored JSON
+/// values will not convert, listing each as `table.column id=…` (see
+/// `docs/robustness.md`). The baseline and the migrations are applied in
+/// one transaction: on any error the database is left as it was.
 pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
     let DbConn::Pg(c) = conn else {
         return Err(DbError::Config(
@@ -193,6 +196,118 @@ pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
             )));
         }
     }
+    let problems = unconvertible_json(c)?;
+    if !problems.is_empty() {
+        const SHOWN: usize = 50;
+        let mut msg = format!(
+            "{} stored JSON values cannot be converted (see docs/robustness.md, \"Adopting legacy data\"); \
+             fix or delete them first; nothing was changed:",
+            problems.len()
+        );
+        for p in problems.iter().take(SHOWN) {
+            msg.push_str("\n  ");
+            msg.push_str(p);
+        }
+        if problems.len() > SHOWN {
+            msg.push_str(&format!("\n  ... and {} more", problems.len() - SHOWN));
+        }
+        return Err(DbError::Migration(msg));
+    }
+    // Recording the baseline and applying our migrations is one transaction
+    // (PostgreSQL's DDL is transactional): a failure leaves the database as
+    // it was, never half-adopted.
+    use diesel::Connection as _;
+    c.transaction::<_, DbError, _>(|c| adopt_in_transaction(c, already))
+}
+
+/// The JSON columns of the original schema (`json`, converted to `jsonb` by
+/// our first migration), with the column naming each row.
+const LEGACY_JSON_COLUMNS: [(&str, &str); 7] = [
+    ("projects", "data"),
+    ("ci_commits", "data"),
+    ("ci_commits", "parents"),
+    ("batches", "data"),
+    ("test_inputs", "data"),
+    ("outputs", "metrics"),
+    ("outputs", "data"),
+];
+
+#[derive(QueryableByName)]
+struct Problem {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    error: Option<String>,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// Every stored JSON value that the conversion to `jsonb` or our decoder
+/// ([`crate::json::parse`]) would refuse, as `table.column id=…: reason`.
+/// PostgreSQL's `json` type only checks syntax, so it keeps what `jsonb`
+/// refuses: `\u0000` and lone surrogates such as `\udce9`. Numbers beyond
+/// the range of a double (`1e400`) convert but cannot be read. Only values
+/// containing a `\u` escape or a long number are examined one by one.
+fn unconvertible_json(c: &mut diesel::PgConnection) -> Result<Vec<String>, DbError> {
+    #[derive(QueryableByName)]
+    struct Col {
+        #[diesel(sql_type = Text)]
+        table_name: String,
+        #[diesel(sql_type = Text)]
+        column_name: String,
+        #[diesel(sql_type = Text)]
+        data_type: String,
+    }
+    let cols: Vec<Col> = diesel::sql_query(
+        "SELECT table_name::text AS table_name, column_name::text AS column_name, data_type::text AS data_type \
+         FROM information_schema.columns WHERE table_schema = current_schema()",
+    )
+    .load(c)?;
+    // Session-local (pg_temp): the error converting one value, or NULL.
+    c.batch_execute(
+        "CREATE OR REPLACE FUNCTION pg_temp.qaboard_jsonb_error(t text) RETURNS text AS $$ \
+         BEGIN PERFORM t::jsonb; RETURN NULL; \
+         EXCEPTION WHEN others THEN RETURN SQLERRM; END $$ LANGUAGE plpgsql",
+    )?;
+    let mut out = Vec::new();
+    for (table, column) in LEGACY_JSON_COLUMNS {
+        let Some(col) = cols
+            .iter()
+            .find(|x| x.table_name == table && x.column_name == column)
+        else {
+            continue;
+        };
+        let is_json = col.data_type == "json";
+        let rows: Vec<Problem> = diesel::sql_query(format!(
+            "SELECT id::text AS id, {error} AS error, {column}::text AS value FROM {table} \
+             WHERE {column} IS NOT NULL AND {column}::text ~ '\\\\u|[0-9][eE]\\+?[0-9]{{3}}|[0-9]{{250}}' \
+             ORDER BY id",
+            error = if is_json {
+                format!("pg_temp.qaboard_jsonb_error({column}::text)")
+            } else {
+                "NULL::text".into()
+            },
+        ))
+        .load(c)?;
+        for r in rows {
+            let reason = match r.error {
+                Some(e) => e,
+                None => match crate::json::parse(r.value.as_bytes()) {
+                    Ok(_) => continue,
+                    Err(e) => e.to_string(),
+                },
+            };
+            out.push(format!("{table}.{column} id={}: {reason}", r.id));
+        }
+    }
+    Ok(out)
+}
+
+/// Records the baseline (unless `already`) and applies our migrations.
+fn adopt_in_transaction(
+    c: &mut diesel::PgConnection,
+    already: bool,
+) -> Result<AdoptReport, DbError> {
     let mut marked = false;
     if !already {
         c.batch_execute(&format!(
@@ -204,7 +319,12 @@ pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
         ))?;
         marked = true;
     }
-    let applied = run_pending(conn)?;
+    let applied = c
+        .run_pending_migrations(POSTGRES)
+        .map_err(mig_err)?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
     Ok(AdoptReport {
         marked_baseline: marked,
         applied,

@@ -37,7 +37,7 @@ macro_rules! json_text_type {
                 if let Some(text) = from_blob(bytes.read_blob()) {
                     return Ok($name(text));
                 }
-                let v = <Value as diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
+                let v = <crate::json::Json as diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite>>::from_sql(bytes)?.0;
                 let to_text: fn(&Value) -> String = $from_value;
                 Ok($name(to_text(&v)))
             }

@@ -1,15 +1,19 @@
 //! Row types as selected from the database, and their conversion to the
 //! domain types of `qaboard-model`. `Queryable` derives are backend-generic,
-//! so the same structs serve PostgreSQL and SQLite.
+//! so the same structs serve PostgreSQL and SQLite. JSON columns are decoded
+//! by [`crate::json`].
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::Queryable;
 use qaboard_model as model;
 use serde_json::Value;
 
+use crate::json::Json;
+
 /// `projects` row.
 #[derive(Debug, Clone, Queryable)]
 pub struct ProjectRow {
     pub id: String,
+    #[diesel(deserialize_as = Json)]
     pub data: Value,
     pub latest_output_datetime: Option<NaiveDateTime>,
 }
@@ -20,12 +24,13 @@ pub struct CommitRow {
     pub id: i32,
     pub hexsha: String,
     pub project_id: Option<String>,
+    #[diesel(deserialize_as = Json)]
     pub data: Value,
     pub authored_datetime: Option<DateTime<Utc>>,
     pub committer_name: Option<String>,
     pub message: Option<String>,
     pub branch: Option<String>,
-    pub parents: Option<Value>,
+    pub parents: Option<Json>,
     pub commit_dir_override: Option<String>,
     pub commit_type: Option<String>,
     pub latest_output_datetime: Option<DateTime<Utc>>,
@@ -37,6 +42,7 @@ pub struct CommitRow {
 pub struct BatchRow {
     pub id: i32,
     pub created_date: NaiveDateTime,
+    #[diesel(deserialize_as = Json)]
     pub data: Value,
     pub ci_commit_id: Option<i32>,
     pub label: Option<String>,
@@ -49,6 +55,7 @@ pub struct TestInputRow {
     pub id: i32,
     pub path: String,
     pub database: String,
+    #[diesel(deserialize_as = Json)]
     pub data: Value,
 }
 
@@ -63,12 +70,16 @@ pub struct OutputRow {
     pub output_type: Option<String>,
     pub test_input_id: Option<i32>,
     pub platform: Option<String>,
+    #[diesel(deserialize_as = Json)]
     pub configurations: Value,
+    #[diesel(deserialize_as = Json)]
     pub extra_parameters: Value,
     pub is_pending: bool,
     pub is_running: bool,
     pub is_failed: bool,
+    #[diesel(deserialize_as = Json)]
     pub metrics: Value,
+    #[diesel(deserialize_as = Json)]
     pub data: Value,
 }
 
@@ -90,10 +101,13 @@ impl From<CommitRow> for model::CiCommit {
             project_id: r.project_id.unwrap_or_default(),
             data: r.data,
             authored_datetime: r.authored_datetime,
-            committer_name: r.committer_name,
-            message: r.message,
+            // Legacy rows may hold NULL or "": shown as the original's placeholders.
+            committer_name: Some(
+                model::rules::committer_name_or_unknown(r.committer_name.as_deref()).to_string(),
+            ),
+            message: Some(model::rules::message_or_missing(r.message.as_deref()).to_string()),
             branch: r.branch,
-            parents: r.parents,
+            parents: r.parents.map(Value::from),
             commit_dir_override: r.commit_dir_override,
             commit_type: r.commit_type,
             latest_output_datetime: r.latest_output_datetime,
@@ -133,7 +147,7 @@ impl From<OutputRow> for model::Output {
         model::Output {
             id: r.id,
             batch_id: r.batch_id.unwrap_or_default(),
-            created_date: r.created_date.unwrap_or_default(),
+            created_date: r.created_date,
             deleted: r.deleted,
             output_dir_override: r.output_dir_override,
             output_type: r.output_type,

@@ -115,8 +115,8 @@ pub struct Output {
     pub id: i32,
     /// Id of the output's batch.
     pub batch_id: i32,
-    /// Creation time (UTC, without time zone).
-    pub created_date: NaiveDateTime,
+    /// When the output was first recorded; `None` for legacy rows without one.
+    pub created_date: Option<NaiveDateTime>,
     /// Its files (artifacts) were deleted.
     pub deleted: bool,
     /// Storage folder of the output when not the conventional one.

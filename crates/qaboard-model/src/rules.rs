@@ -109,6 +109,26 @@ pub fn truthy(v: Option<&Value>) -> bool {
     }
 }
 
+/// What a commit without a committer name is stored and shown with, as the
+/// original's `CiCommit` (and its commit folder names) did.
+pub const UNKNOWN_COMMITTER: &str = "unknown";
+/// What a commit without a message is stored and shown with (the original's
+/// `CiCommit`).
+pub const MISSING_MESSAGE: &str = "<NA>";
+
+/// The committer name to store or show: `name`, or [`UNKNOWN_COMMITTER`] when
+/// it is missing or empty (the original tested Python truthiness, so `""`
+/// counted as missing; the webapp shows an empty name as "loading" forever).
+pub fn committer_name_or_unknown(name: Option<&str>) -> &str {
+    name.filter(|s| !s.is_empty()).unwrap_or(UNKNOWN_COMMITTER)
+}
+
+/// The commit message to store or show: `message`, or [`MISSING_MESSAGE`]
+/// when it is missing or empty (as [`committer_name_or_unknown`]).
+pub fn message_or_missing(message: Option<&str>) -> &str {
+    message.filter(|s| !s.is_empty()).unwrap_or(MISSING_MESSAGE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +189,15 @@ mod tests {
             merge_shallow(&json!({"a": {"x": 1}, "b": 1}), &p),
             json!({"a": {"y": 2}, "b": 1})
         );
+    }
+
+    #[test]
+    fn empty_committer_and_message_get_the_placeholders() {
+        assert_eq!(committer_name_or_unknown(None), "unknown");
+        assert_eq!(committer_name_or_unknown(Some("")), "unknown");
+        assert_eq!(committer_name_or_unknown(Some("Ada")), "Ada");
+        assert_eq!(message_or_missing(None), "<NA>");
+        assert_eq!(message_or_missing(Some("")), "<NA>");
+        assert_eq!(message_or_missing(Some("fix")), "fix");
     }
 }

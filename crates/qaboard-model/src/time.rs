@@ -88,3 +88,34 @@ pub fn parse_client_datetime(s: &str) -> Option<DateTime<Utc>> {
     }
     None
 }
+
+/// Years a stored date may have: those of Python's `datetime` (1 to 9999),
+/// which every client and both databases can represent (PostgreSQL's
+/// timestamps stop at 4714 BC, SQLite keeps text that sorts only for
+/// four-digit years). See `docs/robustness.md`, "Dates".
+pub const STORABLE_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// `t` when its year is in [`STORABLE_YEARS`], else `None`: a date outside
+/// is cosmetic and treated as absent by the writers (which log it).
+pub fn storable(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    STORABLE_YEARS.contains(&t.year()).then_some(t)
+}
+
+#[cfg(test)]
+mod storable_tests {
+    use super::*;
+
+    #[test]
+    fn dates_outside_years_1_to_9999_are_not_storable() {
+        let t = |s: &str| parse_client_datetime(s).unwrap();
+        assert_eq!(
+            storable(t("2024-01-01T00:00:00Z")),
+            Some(t("2024-01-01T00:00:00Z"))
+        );
+        assert!(storable(t("0001-01-01T00:00:00Z")).is_some());
+        assert!(storable(t("9999-12-31T23:59:59Z")).is_some());
+        assert_eq!(storable(t("-4713-01-01T00:00:00Z")), None);
+        assert_eq!(storable(t("0000-12-31T00:00:00Z")), None);
+        assert_eq!(storable(t("+10000-01-01T00:00:00Z")), None);
+    }
+}

@@ -138,12 +138,12 @@ pub(crate) fn move_outputs(conn: &mut Conn, from: i32, to: i32) -> Result<(), Db
             outputs::configurations,
             outputs::extra_parameters,
         ))
-        .load::<(Option<i32>, Option<String>, Value, Value)>(conn)?;
+        .load::<(Option<i32>, Option<String>, Json, Json)>(conn)?;
     for (input, platform, configurations, extra_parameters) in moving {
         let mut q = diesel::delete(outputs::table)
             .filter(outputs::batch_id.eq(to))
-            .filter(outputs::configurations.eq(configurations))
-            .filter(outputs::extra_parameters.eq(extra_parameters))
+            .filter(outputs::configurations.eq(configurations.0))
+            .filter(outputs::extra_parameters.eq(extra_parameters.0))
             .into_boxed();
         q = match input {
             Some(i) => q.filter(outputs::test_input_id.eq(i)),

@@ -70,7 +70,19 @@ pub(crate) fn get_or_create_commit(
     ) {
         set_project_data(conn, &project.id, &data)?;
     }
-    let authored = env.authored_datetime.unwrap_or_else(Utc::now);
+    // Dates outside years 1-9999 are cosmetic: treated as absent (logged).
+    let authored = match env.authored_datetime {
+        Some(t) if qaboard_model::time::storable(t).is_none() => {
+            log::warn!(
+                "commit {} of {}: authored date {t} is outside years 1-9999; using the current time",
+                env.hexsha,
+                env.project
+            );
+            Utc::now()
+        }
+        Some(t) => t,
+        None => Utc::now(),
+    };
     let data = rules::new_commit_data(
         env.project_root.as_deref(),
         env.qaboard_config.as_ref(),
@@ -82,8 +94,10 @@ pub(crate) fn get_or_create_commit(
             ci_commits::project_id.eq(&env.project),
             ci_commits::data.eq(&data),
             ci_commits::authored_datetime.eq(authored),
-            ci_commits::committer_name.eq(env.committer_name.as_deref().unwrap_or("unknown")),
-            ci_commits::message.eq(env.message.as_deref().unwrap_or("<NA>")),
+            ci_commits::committer_name.eq(rules::committer_name_or_unknown(
+                env.committer_name.as_deref(),
+            )),
+            ci_commits::message.eq(rules::message_or_missing(env.message.as_deref())),
             ci_commits::branch.eq(env.branch.as_deref()),
             ci_commits::parents.eq(env.parents.as_ref()),
             ci_commits::commit_type.eq("git"),

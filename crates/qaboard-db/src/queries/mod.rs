@@ -17,6 +17,7 @@ mod prelude {
     pub(crate) use crate::ingest::{
         BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput,
     };
+    pub(crate) use crate::json::Json;
     pub(crate) use crate::read::{
         BatchWithOutputs, CommitTree, CommitWindow, OutputRead, ProjectSummary,
     };

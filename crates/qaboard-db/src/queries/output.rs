@@ -248,7 +248,8 @@ pub(crate) fn record_output(
             let current = for_update!(test_inputs::table
                 .filter(test_inputs::id.eq(input.id))
                 .select(test_inputs::data))
-            .first::<Value>(conn)?;
+            .first::<Json>(conn)?
+            .0;
             let mut patch = Map::new();
             patch.insert("metadata".into(), meta.clone());
             input.data = rules::merge_shallow(&current, &patch);
@@ -264,7 +265,8 @@ pub(crate) fn record_output(
         let locked = for_update!(batches::table
             .filter(batches::id.eq(batch.id))
             .select(batches::data))
-        .first::<Value>(conn)?;
+        .first::<Json>(conn)?
+        .0;
         let mut patch = Map::new();
         patch.insert("type".into(), Value::String(rec.job_type.clone()));
         set_batch_data(conn, batch.id, &rules::merge_shallow(&locked, &patch))?;

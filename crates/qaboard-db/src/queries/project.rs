@@ -49,8 +49,9 @@ pub(crate) fn project_data_locked(conn: &mut Conn, id: &str) -> Result<Option<Va
     Ok(for_update!(projects::table
         .filter(projects::id.eq(id))
         .select(projects::data))
-    .first::<Value>(conn)
-    .optional()?)
+    .first::<Json>(conn)
+    .optional()?
+    .map(Value::from))
 }
 
 /// Distinct branch names of a project, sorted.
@@ -86,7 +87,7 @@ pub(crate) fn project_summaries(conn: &mut Conn) -> Result<Vec<ProjectSummary>, 
         ))
         .load::<(
             String,
-            Value,
+            Json,
             Option<NaiveDateTime>,
             Option<chrono::DateTime<Utc>>,
             i64,
@@ -97,7 +98,7 @@ pub(crate) fn project_summaries(conn: &mut Conn) -> Result<Vec<ProjectSummary>, 
             |(id, data, latest_output_datetime, latest_commit_datetime, total_commits)| {
                 ProjectSummary {
                     id,
-                    data,
+                    data: data.0,
                     latest_output_datetime,
                     latest_commit_datetime,
                     total_commits,

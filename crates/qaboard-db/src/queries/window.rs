@@ -16,7 +16,7 @@ pub(crate) fn commits_in_window(
         latest = latest.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
     }
     if let Some(c) = &w.committer {
-        latest = latest.filter(ci_commits::committer_name.eq(c));
+        latest = latest.filter(committer_is(c));
     }
     let Some(latest) = latest.first::<Option<chrono::DateTime<Utc>>>(conn)? else {
         return Ok(Vec::new());
@@ -47,7 +47,7 @@ pub(crate) fn commits_in_window(
         q = q.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
     }
     if let Some(c) = &w.committer {
-        q = q.filter(ci_commits::committer_name.eq(c));
+        q = q.filter(committer_is(c));
     }
     #[allow(clippy::type_complexity)]
     let rows: Vec<(
@@ -72,8 +72,8 @@ pub(crate) fn commits_in_window(
                 project_id: r.2.unwrap_or_default(),
                 data: Value::Null,
                 authored_datetime: r.4,
-                committer_name: r.5,
-                message: r.6,
+                committer_name: Some(rules::committer_name_or_unknown(r.5.as_deref()).to_string()),
+                message: Some(rules::message_or_missing(r.6.as_deref()).to_string()),
                 branch: r.7,
                 parents: None,
                 commit_dir_override: r.8,
@@ -110,4 +110,29 @@ pub(crate) fn commits_in_window(
             })
         })
         .collect())
+}
+
+/// A boxed filter on commits.
+type CommitFilter = Box<
+    dyn BoxableExpression<
+        ci_commits::table,
+        <Conn as Connection>::Backend,
+        SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
+    >,
+>;
+
+/// Commits shown with committer `name`: legacy rows with an empty or NULL
+/// committer are shown as `unknown` (`rules::committer_name_or_unknown`),
+/// so they match that name too.
+fn committer_is(name: &str) -> CommitFilter {
+    if name == rules::UNKNOWN_COMMITTER {
+        Box::new(
+            ci_commits::committer_name
+                .eq(name.to_string())
+                .or(ci_commits::committer_name.eq(""))
+                .or(ci_commits::committer_name.is_null().nullable()),
+        )
+    } else {
+        Box::new(ci_commits::committer_name.eq(name.to_string()))
+    }
 }
