@@ -14,6 +14,7 @@ pub mod fields;
 pub mod groups;
 pub mod ingest;
 pub mod manifest;
+pub mod metrics;
 pub mod milestones;
 pub mod reads;
 pub mod routes;
