@@ -24,6 +24,7 @@ pub(crate) mod schema;
 pub(crate) mod sqlite_jsonb;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod users;
 pub mod version;
 
 pub use error::DbError;

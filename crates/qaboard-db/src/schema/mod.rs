@@ -94,6 +94,21 @@ macro_rules! qaboard_schema {
             }
         }
 
+        diesel::table! {
+            use diesel::sql_types::*;
+
+            sessions (id_hash) {
+                id_hash -> Text,
+                user_id -> Integer,
+                created -> Timestamp,
+                expires -> Timestamp,
+                last_seen -> Timestamp,
+            }
+        }
+
+        diesel::joinable!(sessions -> users (user_id));
+        diesel::allow_tables_to_appear_in_same_query!(sessions, users);
+
         diesel::joinable!(ci_commits -> projects (project_id));
         diesel::joinable!(batches -> ci_commits (ci_commit_id));
         diesel::joinable!(outputs -> batches (batch_id));
