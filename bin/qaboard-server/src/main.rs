@@ -87,6 +87,9 @@ fn run() -> Result<()> {
         .listen_addr()
         .with_context(|| format!("cannot resolve {}", settings.listen))?;
     let state = AppState::from_settings(pool, settings.clone());
+    // Refuse to start when logins or integrations cannot work (secret key, LDAP, JSON settings).
+    state.users.check().map_err(anyhow::Error::msg)?;
+    qaboard_api::integrations::outbound_settings(&settings).map_err(anyhow::Error::msg)?;
     let workers = settings
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

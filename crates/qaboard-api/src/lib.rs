@@ -11,8 +11,10 @@ pub mod body;
 pub mod cache;
 pub mod error;
 pub mod fields;
+pub mod form;
 pub mod groups;
 pub mod ingest;
+pub mod integrations;
 pub mod manifest;
 pub mod metrics;
 pub mod milestones;
@@ -20,6 +22,7 @@ pub mod reads;
 pub mod routes;
 pub mod state;
 pub mod static_files;
+pub mod users;
 pub mod views;
 
 use actix_web::{http::header, web, HttpResponse};

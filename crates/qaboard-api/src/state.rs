@@ -32,6 +32,10 @@ pub struct AppState {
     /// Permits of the heavy reads (a commit with its outputs, the commits
     /// list): at most one per core at a time, see `reads`.
     pub heavy_reads: Arc<Semaphore>,
+    /// Logins: cookie signer, cookie attributes, rate limiter, LDAP (see `users`).
+    pub users: Arc<crate::users::Users>,
+    /// The one outbound HTTP client, with its SSRF guard (see `integrations`).
+    pub outbound: qaboard_outbound::Outbound,
 }
 
 impl AppState {
@@ -50,11 +54,15 @@ impl AppState {
     /// Heavy reads get one permit per available core.
     fn build(pool: DbPool, settings: Settings, config: ApiConfig) -> AppState {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let users = Arc::new(crate::users::Users::from_settings(&settings));
+        let outbound = crate::integrations::outbound_from_settings(&settings);
         AppState {
             pool,
             settings: Arc::new(settings),
             config: Arc::new(config),
             heavy_reads: Arc::new(Semaphore::new(permits)),
+            users,
+            outbound,
         }
     }
 }

@@ -131,6 +131,31 @@ pub struct Settings {
     pub gc_interval: u64,
     /// Write authentication.
     pub auth: Auth,
+    /// `GITLAB_AUTH`: JSON `{host: {user, password, type?, http?}}`; the avatar proxy may reach
+    /// these hosts (the credentials themselves are not used).
+    pub gitlab_auth: Option<SecretString>,
+    /// `JENKINS_AUTH`: JSON `{host: {user, token, crumb}}`; only these hosts get Jenkins calls.
+    pub jenkins_auth: Option<SecretString>,
+    /// `QABOARD_LDAP_ENABLED`: non-empty turns LDAP login on (OPERATIONS.md §6).
+    pub ldap_enabled: Option<String>,
+    /// `QABOARD_LOGIN_TYPE`: the original's switch, `LDAP` also turns LDAP login on.
+    pub login_type: Option<String>,
+    /// `QABOARD_LDAP_HOST`.
+    pub ldap_host: Option<String>,
+    /// `QABOARD_LDAP_PORT` (default 389).
+    pub ldap_port: Option<String>,
+    /// `QABOARD_LDAP_BIND_DN`: the service account that searches users.
+    pub ldap_bind_dn: Option<String>,
+    /// `QABOARD_LDAP_PASSWORD`: the service account's password.
+    pub ldap_password: Option<SecretString>,
+    /// `QABOARD_LDAP_USER_BASE`: where users are searched (subtree).
+    pub ldap_user_base: Option<String>,
+    /// `QABOARD_LDAP_USER_FILTER`, with `{login}` (escaped per RFC 4515).
+    pub ldap_user_filter: Option<String>,
+    /// `QABOARD_LDAP_ATTRIBUTE_COMMON_NAME` (default `cn`).
+    pub ldap_attribute_common_name: Option<String>,
+    /// `QABOARD_LDAP_ATTRIBUTE_EMAIL` (default `mail`).
+    pub ldap_attribute_email: Option<String>,
 }
 
 impl Default for Settings {
@@ -165,6 +190,18 @@ impl Default for Settings {
             qa_command: DEFAULT_QA_COMMAND.into(),
             gc_interval: 0,
             auth: Auth::default(),
+            gitlab_auth: None,
+            jenkins_auth: None,
+            ldap_enabled: None,
+            login_type: None,
+            ldap_host: None,
+            ldap_port: None,
+            ldap_bind_dn: None,
+            ldap_password: None,
+            ldap_user_base: None,
+            ldap_user_filter: None,
+            ldap_attribute_common_name: None,
+            ldap_attribute_email: None,
         }
     }
 }
@@ -203,6 +240,11 @@ impl Settings {
         for (var, key) in [
             ("GITLAB_HOST", "gitlab_host"),
             ("GITLAB_ACCESS_TOKEN", "gitlab_access_token"),
+            ("GITLAB_AUTH", "gitlab_auth"),
+            ("JENKINS_AUTH", "jenkins_auth"),
+            // Secrets taken verbatim (the parsing above would turn "0123" into 123).
+            ("QABOARD_LDAP_PASSWORD", "ldap_password"),
+            ("QABOARD_SECRET_KEY", "secret_key"),
         ] {
             if let Ok(v) = std::env::var(var) {
                 b = b.set_override(key, v)?;

@@ -8,7 +8,9 @@ use crate::{both, resource};
 
 /// Registers `/api/v1/webhook/proxy/` (mounted under `/api/v1`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(both("/webhook/proxy")).route(stub(web::post(), "webhook proxy")));
+    cfg.service(
+        resource(both("/webhook/proxy")).route(web::post().to(super::webhook_proxy::proxy)),
+    );
 }
 
 /// Registers `/webhook/gitlab` (mounted at the server root).
