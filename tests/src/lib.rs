@@ -49,6 +49,48 @@ pub fn spawn_app(db: TestDb, cfg: ApiConfig) -> TestApp {
     }
 }
 
+/// A server started by [`serve`]; stopped when dropped.
+pub struct Served {
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        std::mem::drop(self.handle.clone().stop(false));
+    }
+}
+
+/// Serves `state` on a free port of 127.0.0.1 (another server process on a database, for tests
+/// of what several processes share).
+pub fn serve(state: AppState) -> Served {
+    let (base, handle) = start(state);
+    Served { base, handle }
+}
+
+fn start(state: AppState) -> (String, actix_web::dev::ServerHandle) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(state, ([127, 0, 0, 1], 0).into(), 2).expect("bind");
+            tx.send((app.addrs()[0], app.handle())).expect("send addr");
+            let _ = app.run_until_stopped().await;
+        });
+    });
+    let (addr, handle) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server started");
+    (format!("http://{addr}"), handle)
+}
+
+/// Starts the API over `db` with these process settings (users, integrations, …).
+pub fn spawn_app_with_settings(db: TestDb, settings: qaboard_settings::Settings) -> TestApp {
+    let state = AppState::from_settings(db.pool.clone(), settings);
+    let (base, handle) = start(state);
+    TestApp { base, db, handle }
+}
+
 /// Runs `f` once per available backend (SQLite always, PostgreSQL when
 /// `QABOARD_TEST_DATABASE_URL` is set), each on a fresh database and server.
 pub fn for_each_backend(cfg: ApiConfig, f: impl Fn(&TestApp)) {
