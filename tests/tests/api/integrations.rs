@@ -248,6 +248,22 @@ fn webhook_proxy_reaches_allowed_hosts_and_refuses_private_ones() {
             );
             assert_eq!(r.status, 403, "{url}: {}", r.body);
         }
+        // A host named in a project's integrations may be reached, but not when its name
+        // resolves to loopback (checked after DNS resolution).
+        let mut commit = crate::ingest_support::commit_body();
+        commit["qaboard_config"]["integrations"] = json!([{
+            "text": "Internal hook",
+            "webhook": {"method": "POST", "url": format!("http://localhost:{}/hook", internal.port)},
+        }]);
+        let saved = c.post("/api/v1/commit/", &commit);
+        assert_eq!(saved.status, 200, "{}", saved.body);
+        let r = c.post(
+            "/api/v1/webhook/proxy/",
+            &json!({"method": "POST", "url": format!("http://localhost:{}/hook", internal.port)}),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        let error = r.json()["error"].as_str().unwrap().to_string();
+        assert!(error.contains("resolves only to"), "{error}");
         let bad = c.post(
             "/api/v1/webhook/proxy/",
             &json!({"method": "DELETE", "url": hooks.url("/")}),
