@@ -25,6 +25,7 @@ pub(crate) mod sqlite_jsonb;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod version;
+pub mod webhooks;
 
 pub use error::DbError;
 pub use pool::{redact_url, resolve_database_url, Backend, DbConfig, DbConn, DbParts, DbPool};

@@ -127,4 +127,5 @@ pub(crate) mod output;
 pub(crate) mod project;
 pub(crate) mod test_input;
 pub(crate) mod tree;
+pub(crate) mod webhook;
 pub(crate) mod window;
