@@ -11,6 +11,7 @@ pub mod body;
 pub mod cache;
 pub mod error;
 pub mod fields;
+pub mod git;
 pub mod groups;
 pub mod ingest;
 pub mod manifest;

@@ -32,6 +32,9 @@ pub struct AppState {
     /// Permits of the heavy reads (a commit with its outputs, the commits
     /// list): at most one per core at a time, see `reads`.
     pub heavy_reads: Arc<Semaphore>,
+    /// The git mirrors (`git_dir`, cloned from `GITLAB_HOST`; the token is
+    /// given per call), see `crate::git`.
+    pub git: qaboard_git::Mirrors,
 }
 
 impl AppState {
@@ -50,7 +53,12 @@ impl AppState {
     /// Heavy reads get one permit per available core.
     fn build(pool: DbPool, settings: Settings, config: ApiConfig) -> AppState {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let git = qaboard_git::Mirrors::new(
+            settings.git_dir(),
+            settings.gitlab_host.clone().unwrap_or_default(),
+        );
         AppState {
+            git,
             pool,
             settings: Arc::new(settings),
             config: Arc::new(config),
