@@ -16,3 +16,4 @@ mod routes;
 mod smoke;
 mod webapp_files;
 mod webapp_reads;
+mod webhook;
