@@ -449,3 +449,64 @@ fn push_and_wait_quiet(app: &TestApp, c: &Client, sha: &str) {
     }
     let _ = app;
 }
+
+#[test]
+fn github_push_events_take_the_same_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, db) in backends().into_iter().enumerate() {
+        let remote = tmp.path().join(format!("remote{i}"));
+        let (first, _) = make_repo(&remote);
+        let server = serve(db, &remote, &tmp.path().join(format!("data{i}")), None);
+        let (app, c) = (&server.app, Client::new(&server.app));
+        let (status, _) = post_hook(app, "/webhook/github", &[("X-GitHub-Event", "ping")], b"{}");
+        assert_eq!(status, 200);
+        let body = json!({
+            "ref": "refs/heads/master",
+            "after": first,
+            "deleted": false,
+            "repository": {"full_name": REPO, "name": "repo", "html_url": "https://github.com/group/repo"},
+        })
+        .to_string();
+        let (status, answer) = post_hook(
+            app,
+            "/webhook/github",
+            &[("X-GitHub-Event", "push")],
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let root = wait_sync(&c, &first, "refs/heads/master");
+        assert_eq!(root["git_sync"]["status"], "ok", "{root}");
+        assert_eq!(root["git"]["web_url"], "https://github.com/group/repo");
+        let a = get_json(
+            &c,
+            &format!("/api/v1/project?project={}", encode("group/repo/a")),
+        );
+        assert_eq!(a["qatools_config"]["project"]["name"], "group/repo/a");
+    }
+}
+
+#[test]
+fn a_failed_clone_is_reported_in_git_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, db) in backends().into_iter().enumerate() {
+        // No repository at the remote: the clone fails.
+        let server = serve(
+            db,
+            &tmp.path().join("nothing"),
+            &tmp.path().join(format!("d{i}")),
+            None,
+        );
+        let (app, c) = (&server.app, Client::new(&server.app));
+        let sha = "b".repeat(40);
+        let body = gitlab_event("refs/heads/master", Some(&sha)).to_string();
+        let (status, _) = post_hook(app, "/webhook/gitlab", &[], body.as_bytes());
+        assert_eq!(status, 200);
+        let root = wait_sync(&c, &sha, "refs/heads/master");
+        assert_eq!(root["git_sync"]["status"], "error", "{root}");
+        assert!(root["git_sync"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("mirror sync failed"));
+        assert_eq!(count(app, "SELECT count(*) AS n FROM ci_commits"), 0);
+    }
+}
