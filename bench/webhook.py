@@ -63,6 +63,12 @@ def make_repo(remote):
         for j in range(per_dir):
             with open(os.path.join(d, f"file{j:04d}.c"), "w") as f:
                 f.write(f"int f{i}_{j}(void) {{ return {j}; }}\n")
+    # Top up to exactly FILES files.
+    extra = FILES - 2 - SUBPROJECTS * (per_dir + 1)
+    os.makedirs(os.path.join(repo, "docs"))
+    for j in range(extra):
+        with open(os.path.join(repo, "docs", f"page{j:03d}.md"), "w") as f:
+            f.write(f"# page {j}\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "bench")
     return repo
@@ -151,6 +157,8 @@ def main():
         finally:
             proc.terminate()
             proc.wait()
+            if PG:
+                subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE {name}"])
     print(f"\n{RUNS} runs, seconds (median / min / max)\n")
     print("| case | median | min | max |\n|---|---|---|---|")
     for case, xs in results.items():
