@@ -381,6 +381,41 @@ fn push_writes_subprojects_tags_and_names() {
         let commit = commit_of(&c, "group/repo/a", &second);
         assert_eq!(commit["message"], "mine");
         assert_eq!(commit["branch"], "dev");
+
+        // A merge commit pushed to master: written like any other.
+        let dir = remote.join(REPO);
+        git(&dir, &["checkout", "-q", "-b", "feature", &first]);
+        write(&dir, "a/feature.txt", "x\n");
+        git(&dir, &["add", "-A"]);
+        git(&dir, &["commit", "-q", "-m", "Feature"]);
+        git(&dir, &["checkout", "-q", "master"]);
+        git(
+            &dir,
+            &["merge", "-q", "--no-ff", "-m", "Merge feature", "feature"],
+        );
+        let merge = git(&dir, &["rev-parse", "HEAD"]);
+        push(app, "refs/heads/master", Some(&merge));
+        assert_eq!(
+            wait_sync(&c, &merge, "refs/heads/master")["git_sync"]["status"],
+            "ok"
+        );
+        let commit = commit_of(&c, "group/repo/a/b", &merge);
+        assert_eq!(commit["branch"], "master");
+        assert!(commit["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Merge feature"));
+        // The feature branch's commit, unknown to the database, is filled in
+        // from the mirror with the preferred branch containing it.
+        let feature = git(&dir, &["rev-parse", "feature"]);
+        let r = c.post(
+            "/api/v1/commit/",
+            &json!({"project": "group/repo/a", "commit_sha": feature}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let commit = commit_of(&c, "group/repo/a", &feature);
+        assert_eq!(commit["message"], "Feature\n");
+        assert_eq!(commit["branch"], "master");
     }
 }
 
