@@ -257,3 +257,28 @@ pub fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// Like [`spawn_app`] with a state of the test's making (e.g.
+/// `AppState::from_settings` with git or secret settings) over `db`'s pool.
+pub fn spawn_app_with_state(
+    db: TestDb,
+    make_state: impl FnOnce(qaboard_db::DbPool) -> AppState,
+) -> TestApp {
+    let state = make_state(db.pool.clone());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(state, ([127, 0, 0, 1], 0).into(), 2).expect("bind");
+            tx.send((app.addrs()[0], app.handle())).expect("send addr");
+            let _ = app.run_until_stopped().await;
+        });
+    });
+    let (addr, handle) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server started");
+    TestApp {
+        base: format!("http://{addr}"),
+        db,
+        handle,
+    }
+}

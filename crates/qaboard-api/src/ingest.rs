@@ -156,8 +156,10 @@ pub async fn post_output(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let (pool, cfg) = (state.pool.clone(), state.config.clone());
-    let rec = output_record(&body.0)?;
+    let mut rec = output_record(&body.0)?;
+    let git = state.git.clone();
     run_db(move || {
+        crate::git::fill_commit_from_mirror(&git, &mut rec.commit);
         let mut conn = pool.get()?;
         let o = ingest::record_output(&mut conn, &rec)?;
         drop(conn);
@@ -242,14 +244,19 @@ pub async fn post_batch(
         return Err(ApiError::bad("'data.iteration' must be an integer"));
     }
     let command = f.opt_object("command")?.cloned();
-    let rec = BatchRecord {
+    let mut rec = BatchRecord {
         commit,
         label,
         batch_dir,
         data,
         command,
     };
-    let batch = run_db(move || Ok(ingest::record_batch(&mut pool.get()?, &rec)?)).await?;
+    let git = state.git.clone();
+    let batch = run_db(move || {
+        crate::git::fill_commit_from_mirror(&git, &mut rec.commit);
+        Ok(ingest::record_batch(&mut pool.get()?, &rec)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({"status": "OK", "id": batch.id})))
 }
 
@@ -273,11 +280,16 @@ pub async fn post_commit(
             "'commit' is not a valid commit id: a git sha holds no '/'",
         ));
     }
-    let env = commit_envelope(&body, sha.as_deref())?;
+    let mut env = commit_envelope(&body, sha.as_deref())?;
     let data = Fields(&body)
         .opt_object("data")?
         .cloned()
         .unwrap_or_default();
-    run_db(move || Ok(ingest::record_commit(&mut pool.get()?, &env, &data)?)).await?;
+    let git = state.git.clone();
+    run_db(move || {
+        crate::git::fill_commit_from_mirror(&git, &mut env);
+        Ok(ingest::record_commit(&mut pool.get()?, &env, &data)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({"status": "OK"})))
 }

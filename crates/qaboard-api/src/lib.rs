@@ -12,6 +12,7 @@ pub mod cache;
 pub mod error;
 pub mod fields;
 pub mod form;
+pub mod git;
 pub mod groups;
 pub mod ingest;
 pub mod integrations;

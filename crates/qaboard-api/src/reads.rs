@@ -128,6 +128,7 @@ pub async fn get_commit(
     // A JSON array: fields cannot run into each other, whatever they contain.
     let key = serde_json::json!(["commit", project, sha, branch, batch, metric_names]).to_string();
     let storage_root = state.config.storage_root.clone();
+    let git = state.git.clone();
     let load = move |conn: &mut DbConn| {
         let sha = match sha {
             Some(s) => s,
@@ -150,12 +151,18 @@ pub async fn get_commit(
                     })?
             }
         };
-        let tree = read::commit_tree(conn, &project, &sha, batch.as_deref(), &metric_names)?
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "Sorry, we could not find any data on commit {sha} in project {project}."
-                ))
-            })?;
+        let mut tree = read::commit_tree(conn, &project, &sha, batch.as_deref(), &metric_names)?;
+        if tree.is_none() {
+            // A tag or branch name: the commit it names in the mirror (issue 12).
+            if let Some(full) = crate::git::sha_of_name(conn, &git, &project, &sha)? {
+                tree = read::commit_tree(conn, &project, &full, batch.as_deref(), &metric_names)?;
+            }
+        }
+        let tree = tree.ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Sorry, we could not find any data on commit {sha} in project {project}."
+            ))
+        })?;
         Ok((tree, metric_names, batch))
     };
     let render =

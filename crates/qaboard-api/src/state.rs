@@ -36,6 +36,9 @@ pub struct AppState {
     pub users: Arc<crate::users::Users>,
     /// The one outbound HTTP client, with its SSRF guard (see `integrations`).
     pub outbound: qaboard_outbound::Outbound,
+    /// The git mirrors (`git_dir`, cloned from `GITLAB_HOST`; the token is
+    /// given per call), see `crate::git`.
+    pub git: qaboard_git::Mirrors,
 }
 
 impl AppState {
@@ -56,7 +59,12 @@ impl AppState {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
         let users = Arc::new(crate::users::Users::from_settings(&settings));
         let outbound = crate::integrations::outbound_from_settings(&settings);
+        let git = qaboard_git::Mirrors::new(
+            settings.git_dir(),
+            settings.gitlab_host.clone().unwrap_or_default(),
+        );
         AppState {
+            git,
             pool,
             settings: Arc::new(settings),
             config: Arc::new(config),

@@ -26,6 +26,7 @@ pub(crate) mod sqlite_jsonb;
 pub mod testing;
 pub mod users;
 pub mod version;
+pub mod webhooks;
 
 pub use error::DbError;
 pub use pool::{redact_url, resolve_database_url, Backend, DbConfig, DbConn, DbParts, DbPool};

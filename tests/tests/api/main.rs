@@ -18,3 +18,4 @@ mod smoke;
 mod users;
 mod webapp_files;
 mod webapp_reads;
+mod webhook;

@@ -81,6 +81,5 @@ pub const STUB_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/commit/group/repo/0123abc/batches/"),
     ("DELETE", "/api/v1/commit/0123abc/batches/"),
     ("POST", "/api/v1/tests/group"),
-    ("POST", "/webhook/gitlab"),
     ("GET", "/api/v1/export/"),
 ];

@@ -128,4 +128,5 @@ pub(crate) mod project;
 pub(crate) mod test_input;
 pub(crate) mod tree;
 pub(crate) mod user;
+pub(crate) mod webhook;
 pub(crate) mod window;
