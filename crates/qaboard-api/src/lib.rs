@@ -12,6 +12,7 @@ pub mod cache;
 pub mod error;
 pub mod fields;
 pub mod groups;
+pub mod home;
 pub mod ingest;
 pub mod manifest;
 pub mod metrics;

@@ -32,6 +32,12 @@ pub struct AppState {
     /// Permits of the heavy reads (a commit with its outputs, the commits
     /// list): at most one per core at a time, see `reads`.
     pub heavy_reads: Arc<Semaphore>,
+    /// The storage roots (`storage_roots`, default `[storage_root]`): the
+    /// only way handlers touch files for a client (`/s/`, IIIF, manifests).
+    pub storage: qaboard_storage::Storage,
+    /// Decoded images shared by IIIF tiles and pixel look-ups, bounded by
+    /// `image_cache_bytes`.
+    pub images: qaboard_images::ImageCache,
 }
 
 impl AppState {
@@ -42,15 +48,36 @@ impl AppState {
     }
 
     /// The state of a server over `pool` with the API settings `config`
-    /// (tests), the other settings at their defaults.
+    /// (tests), the other settings at their defaults but for `storage_root`
+    /// and `data_dir`, taken from `config` (so the storage roots are
+    /// `[config.storage_root]`).
     pub fn new(pool: DbPool, config: ApiConfig) -> AppState {
-        AppState::build(pool, Settings::default(), config)
+        let settings = Settings {
+            storage_root: config.storage_root.clone(),
+            data_dir: config.data_dir.clone(),
+            ..Settings::default()
+        };
+        AppState::build(pool, settings, config)
     }
 
     /// Heavy reads get one permit per available core.
     fn build(pool: DbPool, settings: Settings, config: ApiConfig) -> AppState {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let roots: Vec<std::path::PathBuf> = settings
+            .storage_roots()
+            .into_iter()
+            .map(std::path::PathBuf::from)
+            .collect();
+        // Settings validation already refuses relative roots; a root with
+        // `..` leaves the server without files rather than serving too much.
+        let storage = qaboard_storage::Storage::new(roots).unwrap_or_else(|e| {
+            log::error!("no files will be served: {e}");
+            qaboard_storage::Storage::new(Vec::new()).expect("no roots is valid")
+        });
+        let images = qaboard_images::ImageCache::new(settings.image_cache_bytes);
         AppState {
+            storage,
+            images,
             pool,
             settings: Arc::new(settings),
             config: Arc::new(config),
@@ -73,6 +100,12 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
     move |cfg| {
         cfg.app_data(web::Data::new(state.clone()));
         crate::configure(cfg);
+        // Files and the webapp come after the API: the webapp's fallback is
+        // the last default service and keeps JSON 404s under `/api`.
+        match &state.settings.webapp_dir {
+            Some(dir) => crate::static_files::configure_webapp(cfg, dir),
+            None => crate::home::configure(cfg),
+        }
     }
 }
 
@@ -94,6 +127,12 @@ impl Application {
         })
         .workers(workers)
         .shutdown_timeout(30)
+        // Small answers leave at once (no Nagle wait on a delayed ACK).
+        .on_connect(|conn, _ext| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .bind(addr)?;
         let addrs = server.addrs();
         Ok(Application {
