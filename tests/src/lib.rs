@@ -31,6 +31,12 @@ impl Drop for TestApp {
 /// logger).
 pub fn spawn_app(db: TestDb, cfg: ApiConfig) -> TestApp {
     let state = AppState::new(db.pool.clone(), cfg);
+    spawn_app_with_state(db, state)
+}
+
+/// Starts the API over `db` with a state built by the caller (settings
+/// beyond [`ApiConfig`], such as `webapp_dir`).
+pub fn spawn_app_with_state(db: TestDb, state: AppState) -> TestApp {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -57,6 +63,23 @@ pub fn for_each_backend(cfg: ApiConfig, f: impl Fn(&TestApp)) {
     for db in dbs {
         let label = format!("{db:?}");
         let app = spawn_app(db, cfg.clone());
+        eprintln!("backend: {label}");
+        f(&app);
+    }
+}
+
+/// Runs `f` once per available backend like [`for_each_backend`], the
+/// state of each server made by `make` over its pool.
+pub fn for_each_backend_with_state(
+    make: impl Fn(qaboard_db::DbPool) -> AppState,
+    f: impl Fn(&TestApp),
+) {
+    let mut dbs = vec![TestDb::sqlite()];
+    dbs.extend(TestDb::postgres());
+    for db in dbs {
+        let label = format!("{db:?}");
+        let state = make(db.pool.clone());
+        let app = spawn_app_with_state(db, state);
         eprintln!("backend: {label}");
         f(&app);
     }
