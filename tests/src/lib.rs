@@ -31,6 +31,12 @@ impl Drop for TestApp {
 /// logger).
 pub fn spawn_app(db: TestDb, cfg: ApiConfig) -> TestApp {
     let state = AppState::new(db.pool.clone(), cfg);
+    spawn_app_with_state(db, state)
+}
+
+/// Starts the API over `db` with a state built by the caller (settings
+/// beyond [`ApiConfig`], such as `webapp_dir`).
+pub fn spawn_app_with_state(db: TestDb, state: AppState) -> TestApp {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -99,6 +105,23 @@ pub fn for_each_backend(cfg: ApiConfig, f: impl Fn(&TestApp)) {
     for db in dbs {
         let label = format!("{db:?}");
         let app = spawn_app(db, cfg.clone());
+        eprintln!("backend: {label}");
+        f(&app);
+    }
+}
+
+/// Runs `f` once per available backend like [`for_each_backend`], the
+/// state of each server made by `make` over its pool.
+pub fn for_each_backend_with_state(
+    make: impl Fn(qaboard_db::DbPool) -> AppState,
+    f: impl Fn(&TestApp),
+) {
+    let mut dbs = vec![TestDb::sqlite()];
+    dbs.extend(TestDb::postgres());
+    for db in dbs {
+        let label = format!("{db:?}");
+        let state = make(db.pool.clone());
+        let app = spawn_app_with_state(db, state);
         eprintln!("backend: {label}");
         f(&app);
     }
@@ -256,29 +279,4 @@ pub fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// Like [`spawn_app`] with a state of the test's making (e.g.
-/// `AppState::from_settings` with git or secret settings) over `db`'s pool.
-pub fn spawn_app_with_state(
-    db: TestDb,
-    make_state: impl FnOnce(qaboard_db::DbPool) -> AppState,
-) -> TestApp {
-    let state = make_state(db.pool.clone());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(state, ([127, 0, 0, 1], 0).into(), 2).expect("bind");
-            tx.send((app.addrs()[0], app.handle())).expect("send addr");
-            let _ = app.run_until_stopped().await;
-        });
-    });
-    let (addr, handle) = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server started");
-    TestApp {
-        base: format!("http://{addr}"),
-        db,
-        handle,
-    }
 }

@@ -1,6 +1,6 @@
-//! A server with only `/s/` (for bench/ until the main binary wires it):
+//! A server with only `/s/` (for bench/: files without a database):
 //! `static_server <listen addr> <root>...`; prints `listening on http://…`.
-use actix_web::{web, App, HttpServer};
+use actix_web::{App, HttpServer};
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -10,11 +10,10 @@ fn main() -> std::io::Result<()> {
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     actix_web::rt::System::new().block_on(async move {
-        let data = web::Data::new(storage);
         let server = HttpServer::new(move || {
+            let storage = storage.clone();
             App::new()
-                .app_data(data.clone())
-                .configure(qaboard_api::static_files::configure)
+                .configure(move |cfg| qaboard_api::static_files::configure_standalone(cfg, storage))
         })
         .workers(workers)
         .bind(listen)?;

@@ -2,13 +2,14 @@
 //! groups a project's users edit in the webapp's tuning form, kept as
 //! `<data_dir>/shared/<project>/<name>.yml`.
 //!
-//! GET answers the raw YAML text (`text/plain`, created with a comment line
-//! when absent); POST `{groups: "<yaml>"}` checks that the text parses as
-//! YAML (400 with the parser's message otherwise) and replaces the file
-//! atomically. `project` and `name` are relative `/`-separated paths that
-//! must stay inside that folder.
-use std::fs;
-use std::io::Write;
+//! GET answers the raw YAML text (`text/plain`; a comment line when the
+//! file does not exist, which a GET never creates: a read never writes,
+//! issue 9 item 10); POST `{groups: "<yaml>"}` (with a token when write
+//! tokens are set) checks that the text parses as YAML (400 with the
+//! parser's message otherwise) and replaces the file atomically, creating
+//! its folders. `project` and `name` are relative `/`-separated paths that
+//! must stay inside that folder; files are read and written through a
+//! [`Storage`] rooted at `<data_dir>/shared`.
 use std::path::{Path, PathBuf};
 
 use actix_web::http::header;
@@ -18,11 +19,12 @@ use serde_json::Value;
 
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::body::JsonBody;
-use crate::manifest::write_atomically;
+use crate::routes::images::storage_error;
 use crate::state::AppState;
 use crate::{run_db, ApiError};
+use qaboard_storage::{Storage, StorageError};
 
-/// Content of a group file created on first read.
+/// What a GET answers for a group file that does not exist yet.
 pub const DEFAULT_GROUPS: &str =
     "# Groups of tests, see https://samsung.github.io/qaboard/docs/batches-running-on-multiple-inputs\n";
 
@@ -66,11 +68,31 @@ pub fn check_relative(field: &str, value: &str) -> Result<(), ApiError> {
 pub fn groups_path(data_dir: &Path, project: &str, name: &str) -> Result<PathBuf, ApiError> {
     check_relative("project", project)?;
     check_relative("name", name)?;
-    Ok(data_dir
-        .join("shared")
+    Ok(shared_dir(data_dir)
         .join(project)
         .join(format!("{name}.yml")))
 }
+
+/// `<data_dir>/shared`, absolute (a relative `data_dir` is taken from the
+/// current folder).
+fn shared_dir(data_dir: &Path) -> PathBuf {
+    let shared = data_dir.join("shared");
+    if shared.is_absolute() {
+        shared
+    } else {
+        std::env::current_dir()
+            .map(|c| c.join(&shared))
+            .unwrap_or(shared)
+    }
+}
+
+/// The storage confining group files to `<data_dir>/shared`.
+fn groups_storage(data_dir: &Path) -> Result<Storage, ApiError> {
+    Storage::new(vec![shared_dir(data_dir)]).map_err(storage_error)
+}
+
+/// Largest group file read, in bytes.
+const MAX_GROUPS_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Checks that `text` is YAML; the error is the parser's message.
 pub fn check_yaml(text: &str) -> Result<(), String> {
@@ -105,10 +127,6 @@ fn text_response(text: String) -> HttpResponse {
         .body(text)
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("could not access {}: {e}", path.display()).into())
-}
-
 /// `GET /api/v1/tests/groups?project=&name=`
 pub async fn get_groups(
     _: ReadAccess,
@@ -120,36 +138,15 @@ pub async fn get_groups(
     let project = string_param("project", q.project, None)?;
     let name = string_param("name", q.name, None)?;
     let path = groups_path(&cfg.data_dir, &project, &name)?;
-    let text = run_db(move || match fs::read(&path) {
+    let storage = groups_storage(&cfg.data_dir)?;
+    let text = run_db(move || match storage.read_small(&path, MAX_GROUPS_BYTES) {
         Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_default(&path);
-            Ok(DEFAULT_GROUPS.to_string())
-        }
-        Err(e) => Err(io_error(&path, e)),
+        // Missing (the `shared` folder included): nothing is created.
+        Err(StorageError::NotFound(_)) => Ok(DEFAULT_GROUPS.to_string()),
+        Err(e) => Err(storage_error(e)),
     })
     .await?;
     Ok(text_response(text))
-}
-
-/// Creates the default group file unless one appeared meanwhile (best effort).
-fn create_default(path: &Path) {
-    let created = (|| {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)?;
-        f.write_all(DEFAULT_GROUPS.as_bytes())
-    })();
-    match created {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-            log::warn!("could not create {}: {e}", path.display());
-        }
-        _ => {}
-    }
 }
 
 /// `POST /api/v1/tests/groups?project=&name=` with `{groups: "<yaml>"}`
@@ -179,13 +176,16 @@ pub async fn post_groups(
         }
     };
     check_yaml(&groups).map_err(|e| ApiError::bad(format!("invalid YAML: {e}")))?;
+    let storage = groups_storage(&cfg.data_dir)?;
+    let shared = shared_dir(&cfg.data_dir);
     run_db(move || {
-        let (Some(dir), Some(file)) = (path.parent(), path.file_name().and_then(|f| f.to_str()))
-        else {
-            return Err(ApiError::bad("invalid group name"));
-        };
-        fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-        write_atomically(dir, file, groups.as_bytes(), false).map_err(|e| io_error(&path, e))
+        // The server's own folder; the rest is created through the storage.
+        std::fs::create_dir_all(&shared).map_err(|e| {
+            ApiError::Internal(format!("could not create {}: {e}", shared.display()).into())
+        })?;
+        storage
+            .write(&path, groups.as_bytes())
+            .map_err(storage_error)
     })
     .await?;
     Ok(HttpResponse::Ok().json("OK"))

@@ -14,6 +14,7 @@ pub mod fields;
 pub mod form;
 pub mod git;
 pub mod groups;
+pub mod home;
 pub mod ingest;
 pub mod integrations;
 pub mod manifest;

@@ -3,26 +3,24 @@
 //! folder's `manifest.outputs.json` (the file the `qa` CLI writes at the end
 //! of a run, and that the webapp reads directly when the output is done).
 //!
-//! Safety of the walk: the output folder itself may be reached through a
-//! symbolic link (storage mounts often are), but nothing inside it is ever
-//! followed: symbolic links are left out of the manifest, files are hashed
-//! only after checking that the opened file is the one listed, and every
-//! sub-folder is checked to still lie inside the output folder before it is
-//! read. Only regular files are opened (never FIFOs or devices).
+//! Safety of the walk (rule [FS], issue 9 item 9): every access goes
+//! through [`qaboard_storage::Storage`]: the folder must lie under a
+//! storage root (else 404, nothing read or written), it is walked relative
+//! to open folder handles, symbolic links inside it are left out and never
+//! followed, and only regular files are opened. The cached manifest is
+//! written atomically with mode 0644.
 //! See `docs/webapp-api.md` for the choices (md5 limits, exclusions).
 use std::collections::BTreeMap;
-use std::fs::{self, File, Metadata};
-use std::io::{Read, Write};
-use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Component, Path};
 
 use actix_web::{web, HttpResponse};
-use md5::{Digest, Md5};
 use qaboard_db::read;
 use qaboard_model::paths;
+use qaboard_storage::{ManifestLimits, Storage, StorageError};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::ReadAccess;
+use crate::routes::images::storage_error;
 use crate::state::AppState;
 use crate::views::batch_dir_of;
 use crate::{json_bytes, run_db, ApiError};
@@ -76,6 +74,7 @@ pub async fn get_manifest(
     q: web::Query<ManifestQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (pool, cfg) = (state.pool.clone(), state.config.clone());
+    let storage = state.storage.clone();
     let id = parse_id(&id)?;
     let refresh = flag(q.refresh.as_deref());
     let body = run_db(move || {
@@ -102,7 +101,7 @@ pub async fn get_manifest(
             is_running: o.output.is_running,
             is_pending: o.output.is_pending,
         };
-        manifest_response(Path::new(&dir), state, refresh)
+        manifest_response(&storage, Path::new(&dir), state, refresh)
     })
     .await?;
     Ok(json_bytes(body))
@@ -118,32 +117,42 @@ pub struct OutputState {
 }
 
 /// The JSON body of the manifest of `dir`: the cached file when usable,
-/// else a fresh listing (written back into `dir` when possible).
+/// else a fresh listing (written back into `dir` when possible). Every
+/// access goes through `storage`: a folder outside the storage roots is a
+/// 404, a refused one a 403, and nothing is written there.
 pub fn manifest_response(
+    storage: &Storage,
     dir: &Path,
     state: OutputState,
     refresh: bool,
 ) -> Result<Vec<u8>, ApiError> {
     check_output_dir(dir)?;
-    let root = match fs::canonicalize(dir) {
-        Ok(r) if r.is_dir() => r,
-        _ if state.is_pending => return Ok(b"{}".to_vec()),
+    match storage.open(dir) {
+        Ok(o) if o.metadata.is_dir() => {}
+        Err(StorageError::NotFound(_)) | Ok(_) if state.is_pending => return Ok(b"{}".to_vec()),
+        Err(e @ StorageError::Forbidden { .. }) => return Err(storage_error(e)),
+        Err(StorageError::OutsideRoots(_)) => {
+            return Err(ApiError::NotFound(format!(
+                "the output folder {} is not under a storage root of this server",
+                dir.display()
+            )))
+        }
         _ => {
             return Err(ApiError::NotFound(format!(
                 "the output folder {} does not exist (or is not readable)",
                 dir.display()
             )))
         }
-    };
+    }
     if !state.is_running && !refresh {
-        if let Some(cached) = read_cached(&root) {
+        if let Some(cached) = read_cached(storage, dir) {
             return Ok(cached);
         }
     }
-    let manifest = compute_manifest(&root, !state.is_running);
+    let manifest = compute_manifest(storage, dir, !state.is_running).map_err(storage_error)?;
     let body = serde_json::to_vec_pretty(&manifest).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    if let Err(e) = write_atomically(&root, MANIFEST_FILE, &body, true) {
-        log::info!("could not save the manifest of {}: {e}", root.display());
+    if let Err(e) = storage.write(dir.join(MANIFEST_FILE), &body) {
+        log::info!("could not save the manifest of {}: {e}", dir.display());
     }
     Ok(body)
 }
@@ -164,186 +173,70 @@ fn check_output_dir(dir: &Path) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// True when `opened` is the very file `listed` described (no swap since).
-#[cfg(unix)]
-fn same_file(listed: &Metadata, opened: &Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    listed.dev() == opened.dev() && listed.ino() == opened.ino()
-}
-
-#[cfg(not(unix))]
-fn same_file(listed: &Metadata, opened: &Metadata) -> bool {
-    listed.len() == opened.len()
-}
-
-/// Opens a regular file that is not a symbolic link, checking that what
-/// was opened is what was listed.
-fn open_regular(path: &Path, listed: &Metadata) -> Option<File> {
-    if !listed.file_type().is_file() {
-        return None;
+/// The limits of the walk: [`MD5_MAX_FILE_BYTES`], [`MD5_BUDGET_BYTES`],
+/// [`MAX_FILES`], [`MAX_DEPTH`]; `hash = false` hashes nothing.
+fn limits(hash: bool) -> ManifestLimits {
+    ManifestLimits {
+        md5_max_file_bytes: MD5_MAX_FILE_BYTES,
+        md5_budget_bytes: if hash { MD5_BUDGET_BYTES } else { 0 },
+        max_files: MAX_FILES,
+        max_depth: MAX_DEPTH,
     }
-    let f = File::open(path).ok()?;
-    let opened = f.metadata().ok()?;
-    (opened.file_type().is_file() && same_file(listed, &opened)).then_some(f)
 }
 
-/// The cached manifest, when it is a regular file (not a link) holding a JSON object.
-fn read_cached(root: &Path) -> Option<Vec<u8>> {
-    let path = root.join(MANIFEST_FILE);
-    let listed = fs::symlink_metadata(&path).ok()?;
-    if listed.len() > MAX_CACHED_BYTES {
-        return None;
-    }
-    let f = open_regular(&path, &listed)?;
-    let mut buf = Vec::with_capacity(usize::try_from(listed.len()).unwrap_or(0));
-    f.take(MAX_CACHED_BYTES).read_to_end(&mut buf).ok()?;
+/// The cached manifest, when it is a regular file inside the folder (links
+/// out are refused by the storage) holding a JSON object.
+fn read_cached(storage: &Storage, dir: &Path) -> Option<Vec<u8>> {
+    let buf = storage
+        .read_small(dir.join(MANIFEST_FILE), MAX_CACHED_BYTES)
+        .ok()?;
     match serde_json::from_slice::<serde_json::Value>(&buf) {
         Ok(serde_json::Value::Object(_)) => Some(buf),
         _ => None,
     }
 }
 
-/// Hex md5 of an open file.
-fn md5_hex(mut f: File) -> Option<String> {
-    let mut h = Md5::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return None,
-        }
-    }
-    let digest = h.finalize();
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Whether a file at `rel` (relative, `/`-separated) is left out.
 fn excluded(rel: &str, name: &str) -> bool {
-    // The manifest itself and our temporary files, at the top level.
+    // The manifest itself and temporary files of its writes, at the top
+    // level (ours before the storage crate, and the storage's own).
     let top = !rel.contains('/');
-    (top && (name == MANIFEST_FILE || (name.starts_with(TMP_PREFIX) && name.ends_with(".tmp"))))
+    let tmp = name.ends_with(".tmp")
+        && (name.starts_with(TMP_PREFIX) || name.starts_with(&format!(".{MANIFEST_FILE}.")));
+    (top && (name == MANIFEST_FILE || tmp))
         // Like the CLI: logs with timestamps and NFS placeholder files.
         || name == "log.txt"
         || name.starts_with(".nfs00000")
 }
 
-/// Lists the regular files under `root` (already canonical). `hash`: compute
-/// md5 within the limits.
-pub fn compute_manifest(root: &Path, hash: bool) -> BTreeMap<String, FileInfo> {
-    let mut out = BTreeMap::new();
-    let mut hashed: u64 = 0;
-    // Folders to list: (path, relative prefix, depth). Sorted walk so that
-    // the md5 budget is spent in a stable order.
-    let mut stack: Vec<(PathBuf, String, usize)> = vec![(root.to_path_buf(), String::new(), 0)];
-    while let Some((dir, prefix, depth)) = stack.pop() {
-        if depth > 0 {
-            // Still inside the output folder (not swapped for a link since listed)?
-            match fs::canonicalize(&dir) {
-                Ok(c) if c.starts_with(root) && c != root => {}
-                _ => continue,
-            }
-        }
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut entries: Vec<_> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let ft = e.file_type().ok()?;
-                Some((name, ft, e.path()))
-            })
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut subdirs = Vec::new();
-        for (name, ft, path) in entries {
-            let rel = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if ft.is_symlink() {
-                continue;
-            }
-            if ft.is_dir() {
-                if depth + 1 < MAX_DEPTH {
-                    subdirs.push((path, rel, depth + 1));
-                }
-                continue;
-            }
-            if !ft.is_file() || excluded(&rel, &name) {
-                continue;
-            }
-            if out.len() >= MAX_FILES {
-                return out;
-            }
-            let Ok(listed) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if !listed.file_type().is_file() {
-                continue;
-            }
-            let size = listed.len();
-            let mut md5 = None;
-            if hash && size <= MD5_MAX_FILE_BYTES && hashed.saturating_add(size) <= MD5_BUDGET_BYTES
-            {
-                // Unreadable (or swapped since listed): listed without md5.
-                if let Some(f) = open_regular(&path, &listed) {
-                    md5 = md5_hex(f);
-                    hashed += size;
-                }
-            }
-            out.insert(rel, FileInfo { st_size: size, md5 });
-        }
-        // Pushed in reverse so that they are listed in name order.
-        stack.extend(subdirs.into_iter().rev());
-    }
-    out
-}
-
-const TMP_PREFIX: &str = ".qaboard-";
-
-/// Writes `dir/name` by writing a temporary file in `dir` and renaming it
-/// over the target (a link at the target is replaced, never followed).
-/// `shared`: leave the file writable by everyone, as shared output folders
-/// need (the `qa` CLI of another user rewrites the manifest at the end of
-/// its run).
-pub fn write_atomically(
+/// Lists the regular files under the folder `dir` through `storage`
+/// (symbolic links left out and never followed; rule [FS]). `hash`:
+/// compute md5 within the limits.
+///
+/// Errors: the storage's (outside the roots, refused, missing, not a folder).
+pub fn compute_manifest(
+    storage: &Storage,
     dir: &Path,
-    name: &str,
-    content: &[u8],
-    shared: bool,
-) -> std::io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        "{TMP_PREFIX}{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        #[cfg(unix)]
-        if shared {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = f.set_permissions(fs::Permissions::from_mode(0o666));
-        }
-        #[cfg(not(unix))]
-        let _ = shared;
-        drop(f);
-        fs::rename(&tmp, dir.join(name))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    hash: bool,
+) -> Result<BTreeMap<String, FileInfo>, StorageError> {
+    let listed = storage.manifest(dir, &limits(hash), excluded)?;
+    Ok(listed
+        .into_iter()
+        .map(|(rel, d)| {
+            let md5 = if hash { d.md5 } else { None };
+            (
+                rel,
+                FileInfo {
+                    st_size: d.st_size,
+                    md5,
+                },
+            )
+        })
+        .collect())
 }
+
+/// Prefix of the temporary files this module wrote before the storage crate.
+const TMP_PREFIX: &str = ".qaboard-";
 
 #[cfg(test)]
 mod tests {
@@ -361,6 +254,10 @@ mod tests {
         assert!(excluded(
             ".qaboard-manifest.outputs.json.1.2.tmp",
             ".qaboard-manifest.outputs.json.1.2.tmp"
+        ));
+        assert!(excluded(
+            ".manifest.outputs.json.1-2.tmp",
+            ".manifest.outputs.json.1-2.tmp"
         ));
         assert!(!excluded("output.png", "output.png"));
     }

@@ -39,6 +39,12 @@ pub struct AppState {
     /// The git mirrors (`git_dir`, cloned from `GITLAB_HOST`; the token is
     /// given per call), see `crate::git`.
     pub git: qaboard_git::Mirrors,
+    /// The storage roots (`storage_roots`, default `[storage_root]`): the
+    /// only way handlers touch files for a client (`/s/`, IIIF, manifests).
+    pub storage: qaboard_storage::Storage,
+    /// Decoded images shared by IIIF tiles and pixel look-ups, bounded by
+    /// `image_cache_bytes`.
+    pub images: qaboard_images::ImageCache,
 }
 
 impl AppState {
@@ -49,9 +55,16 @@ impl AppState {
     }
 
     /// The state of a server over `pool` with the API settings `config`
-    /// (tests), the other settings at their defaults.
+    /// (tests), the other settings at their defaults but for `storage_root`
+    /// and `data_dir`, taken from `config` (so the storage roots are
+    /// `[config.storage_root]`).
     pub fn new(pool: DbPool, config: ApiConfig) -> AppState {
-        AppState::build(pool, Settings::default(), config)
+        let settings = Settings {
+            storage_root: config.storage_root.clone(),
+            data_dir: config.data_dir.clone(),
+            ..Settings::default()
+        };
+        AppState::build(pool, settings, config)
     }
 
     /// Heavy reads get one permit per available core.
@@ -63,8 +76,22 @@ impl AppState {
             settings.git_dir(),
             settings.gitlab_host.clone().unwrap_or_default(),
         );
+        let roots: Vec<std::path::PathBuf> = settings
+            .storage_roots()
+            .into_iter()
+            .map(std::path::PathBuf::from)
+            .collect();
+        // Settings validation already refuses relative roots; a root with
+        // `..` leaves the server without files rather than serving too much.
+        let storage = qaboard_storage::Storage::new(roots).unwrap_or_else(|e| {
+            log::error!("no files will be served: {e}");
+            qaboard_storage::Storage::new(Vec::new()).expect("no roots is valid")
+        });
+        let images = qaboard_images::ImageCache::new(settings.image_cache_bytes);
         AppState {
             git,
+            storage,
+            images,
             pool,
             settings: Arc::new(settings),
             config: Arc::new(config),
@@ -89,6 +116,12 @@ pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) +
     move |cfg| {
         cfg.app_data(web::Data::new(state.clone()));
         crate::configure(cfg);
+        // Files and the webapp come after the API: the webapp's fallback is
+        // the last default service and keeps JSON 404s under `/api`.
+        match &state.settings.webapp_dir {
+            Some(dir) => crate::static_files::configure_webapp(cfg, dir),
+            None => crate::home::configure(cfg),
+        }
     }
 }
 
@@ -110,6 +143,12 @@ impl Application {
         })
         .workers(workers)
         .shutdown_timeout(30)
+        // Small answers leave at once (no Nagle wait on a delayed ACK).
+        .on_connect(|conn, _ext| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .bind(addr)?;
         let addrs = server.addrs();
         Ok(Application {

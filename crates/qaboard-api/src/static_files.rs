@@ -3,9 +3,8 @@
 //! `gunzip on`, CORS `*`; contract `OPERATIONS.md` §8 and "Decisions"), and
 //! the built webapp at `/` ([`configure_webapp`]).
 //!
-//! Needs a `web::Data<qaboard_storage::Storage>` in the app data: every file
-//! is opened through it (rule [FS]: only under the storage roots, links
-//! followed only inside a root). Without it requests answer 500.
+//! Every file is opened through the state's [`AppState::storage`] (rule
+//! [FS]: only under the storage roots, links followed only inside a root).
 //!
 //! - `GET`/`HEAD` of a file: its bytes, `Content-Type` from the extension,
 //!   `ETag`/`Last-Modified` with 304 (`If-None-Match`, `If-Modified-Since`),
@@ -37,12 +36,32 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use percent_encoding::{percent_decode, AsciiSet, NON_ALPHANUMERIC};
 use qaboard_storage::{DirEntryInfo, Opened, Storage, StorageError};
 
+use crate::state::AppState;
+
 pub use webapp::{configure_webapp, RESERVED_PREFIXES};
 
 /// Mounts `/s` and `/s/<path>` (all methods: `OPTIONS` 200, `GET`/`HEAD`
-/// served, others 405 plain text).
+/// served, others 405 plain text) over the app's [`AppState::storage`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/s", "/s/{tail:.*}"]).default_service(web::to(serve)));
+    cfg.service(
+        web::resource(["/s", "/s/{tail:.*}"]).default_service(web::to(
+            |req: HttpRequest, state: web::Data<AppState>| async move {
+                serve(req, state.storage.clone()).await
+            },
+        )),
+    );
+}
+
+/// Mounts `/s` like [`configure`] over `storage`, for a server without
+/// [`AppState`] (the file-serving benchmark, the tests of this module).
+/// Register it before [`crate::configure`] when both are used.
+pub fn configure_standalone(cfg: &mut web::ServiceConfig, storage: Storage) {
+    cfg.service(
+        web::resource(["/s", "/s/{tail:.*}"]).default_service(web::to(move |req: HttpRequest| {
+            let storage = storage.clone();
+            async move { serve(req, storage).await }
+        })),
+    );
 }
 
 /// Files up to this size are read on the worker thread rather than on the
@@ -65,14 +84,14 @@ enum Plan {
     Error(StorageError),
 }
 
-async fn serve(req: HttpRequest, storage: web::Data<Storage>) -> HttpResponse {
+async fn serve(req: HttpRequest, storage: Storage) -> HttpResponse {
     let mut res = match *req.method() {
         Method::OPTIONS => HttpResponse::Ok()
             .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"))
             .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Range, Content-Type"))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
             .finish(),
-        Method::GET | Method::HEAD => answer(&req, storage.into_inner()).await,
+        Method::GET | Method::HEAD => answer(&req, storage).await,
         _ => {
             let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed");
             r.headers_mut().insert(
@@ -162,7 +181,7 @@ fn plan(storage: &Storage, path: &OsStr, slash: bool, gzip_ok: bool) -> Plan {
     }
 }
 
-async fn answer(req: &HttpRequest, storage: std::sync::Arc<Storage>) -> HttpResponse {
+async fn answer(req: &HttpRequest, storage: Storage) -> HttpResponse {
     let raw = merged_raw_path(req.uri().path());
     let rest = raw.strip_prefix("/s").unwrap_or("");
     let decoded = decode_path(rest);
@@ -303,7 +322,7 @@ const HREF: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -28,6 +28,8 @@ pub const DEFAULT_DATA_DIR: &str = "qaboard-data";
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Default size bound of the response cache of heavy reads, in bytes (32 MiB).
 pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Default size bound of the decoded-image cache: 256 MiB.
+pub const DEFAULT_IMAGE_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// Default wait for an early failure of a started job, in seconds (OPERATIONS.md §3).
 pub const DEFAULT_JOB_START_WAIT_SECS: u64 = 10;
 /// Default number of jobs the server runs at once.
@@ -96,6 +98,9 @@ pub struct Settings {
     pub body_limit: usize,
     /// Size bound of the response cache of heavy reads, in bytes (0: off).
     pub cache_bytes: usize,
+    /// Size bound of the cache of decoded images (IIIF tiles, pixel
+    /// look-ups), in bytes of decoded pixels, per server process.
+    pub image_cache_bytes: u64,
     /// HTTP worker threads; default: one per core.
     pub workers: Option<usize>,
     /// PostgreSQL host, the original deployment's way to name the database.
@@ -173,6 +178,7 @@ impl Default for Settings {
             url: None,
             body_limit: DEFAULT_BODY_LIMIT,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            image_cache_bytes: DEFAULT_IMAGE_CACHE_BYTES,
             workers: None,
             db_host: None,
             db_port: None,

@@ -9,6 +9,7 @@ mod ingest_support;
 mod auth;
 mod bad_input;
 mod concurrency;
+mod files;
 mod integrations;
 mod json_numbers;
 mod replay;

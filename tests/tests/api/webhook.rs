@@ -96,7 +96,8 @@ fn serve(db: TestDb, remote: &Path, data: &Path, secret: Option<&str>) -> Server
         gitlab_webhook_secret: secret.map(|s| s.to_string().into()),
         ..Settings::default()
     };
-    let app = spawn_app_with_state(db, |pool| AppState::from_settings(pool, settings));
+    let state = AppState::from_settings(db.pool.clone(), settings);
+    let app = spawn_app_with_state(db, state);
     Server { app, git_dir }
 }
 

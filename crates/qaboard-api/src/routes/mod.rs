@@ -21,6 +21,7 @@ pub mod commits;
 pub mod export;
 pub mod gitlab;
 pub mod health;
+pub mod images;
 pub mod jenkins;
 pub mod output;
 pub mod project;
@@ -48,6 +49,8 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
 pub fn configure_root(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
     webhook::configure_root(cfg);
+    crate::static_files::configure(cfg);
+    images::configure_root(cfg);
 }
 
 /// A route answering 501 `{"error": "not implemented yet: <operation>"}`.
@@ -68,9 +71,6 @@ pub fn stub(method: Route, operation: &'static str) -> Route {
 pub const STUB_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/output/redo/1/"),
     ("DELETE", "/api/v1/output/1/"),
-    ("GET", "/api/v1/output/image/pixel"),
-    ("POST", "/api/v1/output/diff/image"),
-    ("POST", "/api/v1/output/diff/report"),
     ("POST", "/api/v1/batch/stop/"),
     ("POST", "/api/v1/batch/redo/"),
     ("POST", "/api/v1/batch/rename/"),

@@ -1,6 +1,6 @@
 //! `/api/v1/output…`: results posted by `qa run`, reads and updates of one
-//! output, its files manifest; redo, delete, pixel and image diffs (501 until
-//! built, OPERATIONS.md §2 and §8).
+//! output, its files manifest; redo and delete (501 until built, OPERATIONS.md
+//! §2); pixel and image diffs in [`super::images`].
 use actix_web::web;
 
 use super::stub;
@@ -10,13 +10,7 @@ use crate::{both, ingest, manifest, resource};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(both("/output")).route(web::post().to(ingest::post_output)))
         .service(resource(both("/output/redo/{id}")).route(stub(web::post(), "redo an output")))
-        .service(
-            resource(both("/output/image/pixel")).route(stub(web::get(), "read an image pixel")),
-        )
-        .service(resource(both("/output/diff/image")).route(stub(web::post(), "image diff")))
-        .service(
-            resource(both("/output/diff/report")).route(stub(web::post(), "image diff report")),
-        )
+        .configure(super::images::configure)
         .service(
             resource(both("/output/{id}/manifest")).route(web::get().to(manifest::get_manifest)),
         )
