@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod manifest;
 pub mod metrics;
 pub mod milestones;
+pub mod operations;
 pub mod reads;
 pub mod routes;
 pub mod state;

@@ -32,6 +32,8 @@ pub struct AppState {
     /// Permits of the heavy reads (a commit with its outputs, the commits
     /// list): at most one per core at a time, see `reads`.
     pub heavy_reads: Arc<Semaphore>,
+    /// The storage roots: the only folders files are read from, written to or deleted in.
+    pub storage: qaboard_storage::Storage,
 }
 
 impl AppState {
@@ -50,13 +52,32 @@ impl AppState {
     /// Heavy reads get one permit per available core.
     fn build(pool: DbPool, settings: Settings, config: ApiConfig) -> AppState {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let storage = storage_of(&settings);
         AppState {
             pool,
             settings: Arc::new(settings),
             config: Arc::new(config),
             heavy_reads: Arc::new(Semaphore::new(permits)),
+            storage,
         }
     }
+}
+
+/// The storage of the settings' `storage_roots` (`[storage_root]` when
+/// empty). Roots the settings let through but storage refuses (with `..`)
+/// are logged and left out: no file is then reachable through them.
+fn storage_of(settings: &Settings) -> qaboard_storage::Storage {
+    let mut roots = Vec::new();
+    for r in settings.storage_roots() {
+        match qaboard_storage::Storage::new(vec![r.clone().into()]) {
+            Ok(_) => roots.push(std::path::PathBuf::from(r)),
+            Err(e) => log::error!("storage root left out: {e}"),
+        }
+    }
+    qaboard_storage::Storage::new(roots).unwrap_or_else(|e| {
+        log::error!("no storage root: {e}");
+        qaboard_storage::Storage::new(Vec::new()).expect("no roots is valid")
+    })
 }
 
 impl std::fmt::Debug for AppState {
