@@ -31,6 +31,17 @@ impl Drop for TestApp {
 /// logger).
 pub fn spawn_app(db: TestDb, cfg: ApiConfig) -> TestApp {
     let state = AppState::new(db.pool.clone(), cfg);
+    spawn_state(db, state)
+}
+
+/// Like [`spawn_app`], with the server's whole settings (storage roots,
+/// data folder...), as the server binary builds its state.
+pub fn spawn_app_with_settings(db: TestDb, settings: qaboard_settings::Settings) -> TestApp {
+    let state = AppState::from_settings(db.pool.clone(), settings);
+    spawn_state(db, state)
+}
+
+fn spawn_state(db: TestDb, state: AppState) -> TestApp {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {

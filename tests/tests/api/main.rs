@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod json_numbers;
+mod operations;
 mod replay;
 mod response_cache;
 mod routes;
