@@ -48,10 +48,12 @@ fn with_root(f: impl Fn(&TestApp, &Path)) {
     for db in dbs {
         eprintln!("backend: {db:?}");
         let root = TempDir::new("root");
-        let mut settings = qaboard_settings::Settings::default();
-        settings.storage_root = root.path().display().to_string();
-        settings.storage_roots = vec![root.path().display().to_string()];
-        settings.data_dir = root.path().join(".data");
+        let settings = qaboard_settings::Settings {
+            storage_root: root.path().display().to_string(),
+            storage_roots: vec![root.path().display().to_string()],
+            data_dir: root.path().join(".data"),
+            ..Default::default()
+        };
         let app = spawn_app_with_settings(db, settings);
         f(&app, root.path());
     }
