@@ -588,3 +588,50 @@ fn deletes_racing_new_results_leave_no_orphans() {
         assert_eq!(app.db.count_where("batches", "label = 'race'"), 1);
     });
 }
+
+#[test]
+fn milestones_by_prefix_tag_and_shared_milestone() {
+    with_root(|app, root| {
+        let c = Client::new(app);
+        let by_prefix = "7777777aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let tagged = "8888888888888888888888888888888888888888";
+        let shared = "9999999999999999999999999999999999999999";
+        let plain = "abababababababababababababababababababab";
+        // The first commit of the project brings its qaboard.yaml.
+        let mut first = body(by_prefix, "feature", "default", "in/1", &root.join("1"));
+        first["qaboard_config"] = json!({"project": {"milestones": ["7777777", "v1.0"]}});
+        post(&c, &first);
+        for (i, sha) in [tagged, shared, plain].iter().enumerate() {
+            post(
+                &c,
+                &body(
+                    sha,
+                    "feature",
+                    "default",
+                    "in/1",
+                    &root.join(format!("x{i}")),
+                ),
+            );
+        }
+        let r = c.post(
+            &format!("/api/v1/commit/{tagged}"),
+            &json!({"project": PROJECT, "data": {"tags": ["v1.0"]}}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = c.post(
+            "/api/v1/project/milestones/",
+            &json!({"project": PROJECT, "key": format!("{PROJECT}/{shared}/default"),
+                    "milestone": {"label": "best", "commit": shared, "batch": "default"}}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        for sha in [by_prefix, tagged, shared] {
+            let r = delete(&c, &format!("/api/v1/commit/{PROJECT}/{sha}/batches/"));
+            assert_eq!(r.status, 403, "{sha}: {}", r.body);
+            assert_eq!(r.json()["milestones"][0]["commit"], sha);
+            assert_eq!(labels(&c, sha), ["default"]);
+        }
+        let r = delete(&c, &format!("/api/v1/commit/{PROJECT}/{plain}/batches/"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(labels(&c, plain).is_empty());
+    });
+}
