@@ -20,6 +20,7 @@ pub mod integrations;
 pub mod manifest;
 pub mod metrics;
 pub mod milestones;
+pub mod operations;
 pub mod reads;
 pub mod routes;
 pub mod state;

@@ -76,17 +76,7 @@ impl AppState {
             settings.git_dir(),
             settings.gitlab_host.clone().unwrap_or_default(),
         );
-        let roots: Vec<std::path::PathBuf> = settings
-            .storage_roots()
-            .into_iter()
-            .map(std::path::PathBuf::from)
-            .collect();
-        // Settings validation already refuses relative roots; a root with
-        // `..` leaves the server without files rather than serving too much.
-        let storage = qaboard_storage::Storage::new(roots).unwrap_or_else(|e| {
-            log::error!("no files will be served: {e}");
-            qaboard_storage::Storage::new(Vec::new()).expect("no roots is valid")
-        });
+        let storage = storage_of(&settings);
         let images = qaboard_images::ImageCache::new(settings.image_cache_bytes);
         AppState {
             git,
@@ -100,6 +90,23 @@ impl AppState {
             outbound,
         }
     }
+}
+
+/// The storage of the settings' `storage_roots` (`[storage_root]` when
+/// empty). Roots the settings let through but storage refuses (with `..`)
+/// are logged and left out: no file is then reachable through them.
+fn storage_of(settings: &Settings) -> qaboard_storage::Storage {
+    let mut roots = Vec::new();
+    for r in settings.storage_roots() {
+        match qaboard_storage::Storage::new(vec![r.clone().into()]) {
+            Ok(_) => roots.push(std::path::PathBuf::from(r)),
+            Err(e) => log::error!("storage root left out: {e}"),
+        }
+    }
+    qaboard_storage::Storage::new(roots).unwrap_or_else(|e| {
+        log::error!("no storage root: {e}");
+        qaboard_storage::Storage::new(Vec::new()).expect("no roots is valid")
+    })
 }
 
 impl std::fmt::Debug for AppState {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod ingest;
 pub mod json;
 pub mod migrations;
+pub mod operations;
 pub mod pool;
 pub mod projects;
 pub mod read;

@@ -13,6 +13,7 @@ pub mod config_merge;
 pub mod conventions;
 pub mod export;
 pub mod filter;
+pub mod fnmatch;
 pub mod gc;
 pub mod ids;
 pub mod milestone;

@@ -34,6 +34,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod delete;
 mod error;
 mod manifest;
 mod write;
@@ -47,6 +48,7 @@ use std::time::SystemTime;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
+pub use delete::{Deleted, MANIFESTS};
 pub use error::StorageError;
 pub use manifest::{FileDigest, ManifestLimits};
 pub use write::{DIR_MODE, FILE_MODE};

@@ -12,6 +12,7 @@ mod concurrency;
 mod files;
 mod integrations;
 mod json_numbers;
+mod operations;
 mod replay;
 mod response_cache;
 mod routes;

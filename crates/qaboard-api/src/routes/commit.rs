@@ -7,7 +7,7 @@
 use actix_web::web;
 
 use super::stub;
-use crate::{both, ingest, reads, resource};
+use crate::{both, ingest, operations, reads, resource};
 
 /// Registers the commit routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -22,7 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         resource(both("/commit/{path:.+}/batches"))
-            .route(stub(web::delete(), "delete a commit's batches")),
+            .route(web::delete().to(operations::delete_commit_batches)),
     )
     .service(resource(both("/commit/{sha}/batch")).route(stub(web::post(), "start tuning")))
     .service(

@@ -4,7 +4,7 @@
 use actix_web::web;
 
 use super::stub;
-use crate::{both, ingest, manifest, resource};
+use crate::{both, ingest, manifest, operations, resource};
 
 /// Registers the output routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -18,6 +18,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource(both("/output/{id}"))
                 .route(web::get().to(ingest::get_output))
                 .route(web::put().to(ingest::put_output))
-                .route(stub(web::delete(), "delete an output")),
+                .route(web::delete().to(operations::delete_output)),
         );
 }
