@@ -103,20 +103,12 @@ fn envelope_cases(valid: &Value) -> Vec<(String, Value, &'static str)> {
             "git_commit_sha",
         ),
         (
-            "sha with spaces".into(),
-            with(&valid, "commit_sha", json!("abc def")),
+            "sha with a newline".into(),
+            with(&valid, "commit_sha", json!("abc\ndef")),
             "commit_sha",
         ),
-        (
-            "unparsable commit_authored_datetime".into(),
-            with(&valid, "commit_authored_datetime", json!("last tuesday")),
-            "commit_authored_datetime",
-        ),
-        (
-            "numeric commit_authored_datetime".into(),
-            with(&valid, "commit_authored_datetime", json!(1700000000)),
-            "commit_authored_datetime",
-        ),
+        // An unparsable commit_authored_datetime is cosmetic: accepted and
+        // logged (robustness.rs, docs/robustness.md).
         (
             "commit_parents not an array".into(),
             with(&valid, "commit_parents", json!("abc")),
