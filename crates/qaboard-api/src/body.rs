@@ -1,10 +1,79 @@
 //! The JSON body extractor: any content type, a configurable size limit
 //! (413 JSON beyond it) and 400 JSON for malformed JSON.
+//!
+//! Resource limits (issue 9, docs/robustness.md "Resource limits"): the
+//! whole body must arrive within `body_timeout` (408 JSON beyond), and the
+//! bytes of all bodies being read at once are bounded by a [`BodyBudget`]
+//! (a request waits for its share, 503 JSON beyond `wait`). Every string of
+//! the parsed body goes through [`crate::hardening::check_body`].
+use std::sync::Arc;
+use std::time::Duration;
+
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{ApiError, AppState};
+
+/// The bytes of request bodies a process holds at once: a semaphore of
+/// bytes that body reads take chunk by chunk and give back when the
+/// request's body is parsed (or the request fails).
+#[derive(Debug)]
+pub struct BodyBudget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+    wait: Duration,
+}
+
+impl BodyBudget {
+    /// A budget of `total` bytes; a read waits at most `wait` for its share.
+    pub fn new(total: usize, wait: Duration) -> BodyBudget {
+        let total = total.clamp(1, Semaphore::MAX_PERMITS);
+        BodyBudget {
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
+            wait,
+        }
+    }
+
+    /// Takes `n` more bytes into `held`. Errors: 503 when they are not
+    /// free within the wait (or never can be).
+    async fn take(
+        &self,
+        held: &mut Option<OwnedSemaphorePermit>,
+        n: usize,
+    ) -> Result<(), ApiError> {
+        let busy = || {
+            ApiError::Unavailable(
+                "the server is reading too many request bodies at once, try again".into(),
+            )
+        };
+        let have = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+        if n == 0 {
+            return Ok(());
+        }
+        if have + n > self.total {
+            return Err(busy());
+        }
+        let n32 = u32::try_from(n).map_err(|_| busy())?;
+        let permit =
+            actix_web::rt::time::timeout(self.wait, self.bytes.clone().acquire_many_owned(n32))
+                .await
+                .map_err(|_| busy())?
+                .map_err(|_| busy())?;
+        match held {
+            Some(h) => h.merge(permit),
+            None => *held = Some(permit),
+        }
+        Ok(())
+    }
+
+    /// Bytes free now (for tests and metrics).
+    pub fn available(&self) -> usize {
+        self.bytes.available_permits()
+    }
+}
 
 /// A request body parsed as a JSON object.
 pub struct JsonBody(pub Map<String, Value>);
@@ -14,10 +83,12 @@ impl FromRequest for JsonBody {
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
+        let config = req
             .app_data::<web::Data<AppState>>()
-            .map(|s| s.config.body_limit)
-            .unwrap_or(qaboard_settings::DEFAULT_BODY_LIMIT);
+            .map(|s| s.config.clone());
+        let limit = config
+            .as_ref()
+            .map_or(qaboard_settings::DEFAULT_BODY_LIMIT, |c| c.body_limit);
         let declared = req
             .headers()
             .get(actix_web::http::header::CONTENT_LENGTH)
@@ -28,22 +99,48 @@ impl FromRequest for JsonBody {
             if declared.is_some_and(|n| n > limit) {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
-            let mut buf = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|e| ApiError::bad(format!("could not read the request body: {e}")))?;
-                if buf.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge(limit));
+            let timeout = config.as_ref().map_or(
+                Duration::from_secs(qaboard_settings::DEFAULT_BODY_TIMEOUT_SECS),
+                |c| c.body_timeout,
+            );
+            let mut held = None;
+            let read = async {
+                let mut buf = web::BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| {
+                        ApiError::bad(format!("could not read the request body: {e}"))
+                    })?;
+                    if buf.len() + chunk.len() > limit {
+                        return Err(ApiError::PayloadTooLarge(limit));
+                    }
+                    if let Some(c) = &config {
+                        c.body_budget.take(&mut held, chunk.len()).await?;
+                    }
+                    buf.extend_from_slice(&chunk);
                 }
-                buf.extend_from_slice(&chunk);
-            }
+                Ok(buf)
+            };
+            let buf = actix_web::rt::time::timeout(timeout, read)
+                .await
+                .map_err(|_| {
+                    ApiError::Timeout(format!(
+                        "the request body did not arrive within {} s",
+                        timeout.as_secs()
+                    ))
+                })??;
             if buf.iter().all(u8::is_ascii_whitespace) {
                 return Err(ApiError::bad(
                     "the request body is empty: a JSON object is expected",
                 ));
             }
-            match serde_json::from_slice::<Value>(&buf) {
-                Ok(Value::Object(m)) => Ok(JsonBody(m)),
+            let parsed = serde_json::from_slice::<Value>(&buf);
+            drop(buf);
+            drop(held);
+            match parsed {
+                Ok(Value::Object(m)) => {
+                    crate::hardening::check_body(&m)?;
+                    Ok(JsonBody(m))
+                }
                 Ok(_) => Err(ApiError::bad("the request body must be a JSON object")),
                 Err(e) => Err(ApiError::bad(format!(
                     "the request body is not valid JSON: {e}"

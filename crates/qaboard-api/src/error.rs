@@ -24,6 +24,9 @@ pub enum ApiError {
     /// 405: the path exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 408: the request (its body) did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
     /// 409: the request conflicts with the stored state (e.g. pending outputs).
     #[error("{0}")]
     Conflict(String),
@@ -92,6 +95,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

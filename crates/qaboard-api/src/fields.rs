@@ -86,12 +86,14 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Checks a commit id: 1 to 255 characters, no whitespace or control characters.
+/// Checks a commit id: 1 to 255 bytes, no control characters, no leading
+/// or trailing whitespace. Spaces inside are allowed: outside a git
+/// repository `qa` 1.1.1 sends `<local:USER NAME>` (the user's full name),
+/// see docs/robustness.md, "What the CLI sends".
 pub fn check_commit_id(field: &str, sha: &str) -> Result<(), ApiError> {
-    if sha.is_empty() || sha.len() > 255 || sha.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    if sha.is_empty() || sha.len() > 255 || sha.chars().any(char::is_control) || sha.trim() != sha {
         return Err(ApiError::bad(format!(
-            "'{field}' is not a valid commit id: expected a git sha without spaces"
+            "'{field}' is not a valid commit id: expected 1 to 255 bytes, without control characters or surrounding spaces"
         )));
     }
     Ok(())

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::body::{JsonBody, OptionalJsonBody};
 use crate::fields::{check_commit_id, Fields};
+use crate::metrics::IngestKind;
 use crate::state::AppState;
 use crate::views::{batch_dir_of, OutputView};
 use crate::{json_bytes, run_db, ApiConfig, ApiError};
@@ -35,12 +36,24 @@ pub fn commit_envelope(
         },
     };
     check_commit_id("commit_sha", &hexsha)?;
-    let authored_datetime = match f.opt_str("commit_authored_datetime")? {
-        Some(s) => Some(parse_client_datetime(s).ok_or_else(|| {
-            ApiError::bad(format!(
-                "'commit_authored_datetime' is not an ISO 8601 date-time: {s}"
-            ))
-        })?),
+    // The date is cosmetic: one that does not parse (or is not a string) is
+    // treated as absent and logged, never a lost result (docs/robustness.md).
+    let authored_datetime = match f.get("commit_authored_datetime") {
+        Some(Value::String(s)) => {
+            let parsed = parse_client_datetime(s);
+            if parsed.is_none() {
+                log::warn!(
+                    "commit {hexsha} of {project}: ignoring 'commit_authored_datetime' {s:?}, not a date"
+                );
+            }
+            parsed
+        }
+        Some(other) => {
+            log::warn!(
+                "commit {hexsha} of {project}: ignoring 'commit_authored_datetime' {other}, not a string"
+            );
+            None
+        }
         None => None,
     };
     let qaboard_config = f
@@ -158,10 +171,12 @@ pub async fn post_output(
     let (pool, cfg) = (state.pool.clone(), state.config.clone());
     let mut rec = output_record(&body.0)?;
     let git = state.git.clone();
+    let metrics = state.metrics.clone();
     run_db(move || {
         crate::git::fill_commit_from_mirror(&git, &mut rec.commit);
         let mut conn = pool.get()?;
         let o = ingest::record_output(&mut conn, &rec)?;
+        metrics.ingested(IngestKind::Output);
         drop(conn);
         output_json(&pool, &cfg, o)
     })
@@ -212,9 +227,11 @@ pub async fn put_output(
         data: f.opt_object("data")?.cloned(),
         metrics: f.opt_object("metrics")?.cloned(),
     };
+    let metrics = state.metrics.clone();
     run_db(move || {
         let mut conn = pool.get()?;
         let o = ingest::patch_output(&mut conn, id, &patch)?;
+        metrics.ingested(IngestKind::Output);
         drop(conn);
         output_json(&pool, &cfg, o)
     })
@@ -257,6 +274,7 @@ pub async fn post_batch(
         Ok(ingest::record_batch(&mut pool.get()?, &rec)?)
     })
     .await?;
+    state.metrics.ingested(IngestKind::Batch);
     Ok(HttpResponse::Ok().json(json!({"status": "OK", "id": batch.id})))
 }
 
@@ -291,5 +309,20 @@ pub async fn post_commit(
         Ok(ingest::record_commit(&mut pool.get()?, &env, &data)?)
     })
     .await?;
+    state.metrics.ingested(IngestKind::Commit);
     Ok(HttpResponse::Ok().json(json!({"status": "OK"})))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn git_dates_reach_the_envelope() {
+        let body = serde_json::json!({"project": "p", "commit_sha": "abc",
+            "commit_authored_datetime": "Fri Mar 1 10:00:00 2024 +0100"});
+        let env = super::commit_envelope(body.as_object().unwrap(), None).unwrap();
+        assert_eq!(
+            env.authored_datetime.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2024-03-01T09:00:00+00:00")
+        );
+    }
 }

@@ -14,6 +14,7 @@ pub mod fields;
 pub mod form;
 pub mod git;
 pub mod groups;
+pub mod hardening;
 pub mod home;
 pub mod ingest;
 pub mod integrations;
@@ -49,6 +50,10 @@ pub struct ApiConfig {
     /// Rendered answers of the heavy reads, shared by the server's workers
     /// (see [`cache`]); `ResponseCache::new(0)` disables it.
     pub cache: std::sync::Arc<cache::ResponseCache>,
+    /// Deadline to read a whole JSON body (408 beyond).
+    pub body_timeout: std::time::Duration,
+    /// The bytes of bodies read at once by this process (503 beyond).
+    pub body_budget: std::sync::Arc<body::BodyBudget>,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -80,6 +85,11 @@ impl ApiConfig {
             storage_root: s.storage_root.clone(),
             data_dir: s.data_dir.clone(),
             cache: std::sync::Arc::new(cache::ResponseCache::new(s.cache_bytes)),
+            body_timeout: std::time::Duration::from_secs(s.body_timeout_secs),
+            body_budget: std::sync::Arc::new(body::BodyBudget::new(
+                s.body_memory,
+                std::time::Duration::from_secs(s.body_memory_wait_secs),
+            )),
         }
     }
 }
@@ -130,14 +140,22 @@ async fn preflight(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError
     preflight_ok()
 }
 
-/// Fallback of each resource: CORS preflights, else 405 JSON.
+/// Fallback of each resource: CORS preflights, else 405 JSON with `Allow`
+/// (see [`hardening::allow_header`]).
 async fn preflight_or_405(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     if req.method() != actix_web::http::Method::OPTIONS {
-        return Err(ApiError::MethodNotAllowed(format!(
+        let err = ApiError::MethodNotAllowed(format!(
             "{} is not allowed on {}",
             req.method(),
             req.path()
-        )));
+        ));
+        let mut res = actix_web::ResponseError::error_response(&err);
+        if let Ok(v) =
+            header::HeaderValue::from_str(&hardening::allow_header(req.match_pattern().as_deref()))
+        {
+            res.headers_mut().insert(header::ALLOW, v);
+        }
+        return Ok(res);
     }
     preflight_ok()
 }

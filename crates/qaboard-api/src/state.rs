@@ -45,6 +45,8 @@ pub struct AppState {
     /// Decoded images shared by IIIF tiles and pixel look-ups, bounded by
     /// `image_cache_bytes`.
     pub images: qaboard_images::ImageCache,
+    /// Prometheus metrics of this process (`GET /metrics`, see [`crate::metrics`]).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             heavy_reads: Arc::new(Semaphore::new(permits)),
             users,
             outbound,
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 }
@@ -122,6 +125,8 @@ impl std::fmt::Debug for AppState {
 pub fn configure_app(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
         cfg.app_data(web::Data::new(state.clone()));
+        cfg.app_data(web::Data::new(state.metrics.clone()));
+        cfg.configure(crate::metrics::configure);
         crate::configure(cfg);
         // Files and the webapp come after the API: the webapp's fallback is
         // the last default service and keeps JSON 404s under `/api`.
@@ -142,12 +147,34 @@ impl Application {
     /// Binds `addr` (port 0: any free port) and builds the server with
     /// `workers` worker threads over `state`. Errors: the address cannot be
     /// bound.
+    ///
+    /// Middleware, innermost first: JSON bodies for empty error responses,
+    /// NUL checks of path and query, `HEAD` as `GET`, repeated slashes
+    /// merged (`//api/v1/output/`, no redirect), the access log, and the
+    /// request metrics outermost (docs/robustness.md). Connections: the
+    /// head must arrive within `client_request_timeout_secs`, idle
+    /// keep-alive ends after `keep_alive_secs`, at most `max_connections`
+    /// per worker.
     pub fn build(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Result<Self> {
+        let settings = state.settings.clone();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(crate::hardening::json_error_bodies())
+                .wrap(middleware::from_fn(crate::hardening::check_request_strings))
+                .wrap(middleware::from_fn(crate::hardening::head_as_get))
+                .wrap(middleware::NormalizePath::new(
+                    middleware::TrailingSlash::MergeOnly,
+                ))
                 .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("qaboard::http"))
+                .wrap(middleware::from_fn(crate::metrics::record_requests))
                 .configure(configure_app(&state))
         })
+        .client_request_timeout(std::time::Duration::from_secs(
+            settings.client_request_timeout_secs,
+        ))
+        .client_disconnect_timeout(std::time::Duration::from_secs(5))
+        .keep_alive(std::time::Duration::from_secs(settings.keep_alive_secs))
+        .max_connections(settings.max_connections)
         .workers(workers)
         .shutdown_timeout(30)
         // Small answers leave at once (no Nagle wait on a delayed ACK).

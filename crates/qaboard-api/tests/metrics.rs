@@ -62,6 +62,9 @@ fn spawn(
     api: ApiConfig,
     routes: fn(&mut web::ServiceConfig),
 ) -> Server {
+    // The API's handlers read `AppState`; the metrics series read the
+    // pool and cache app data registered separately below.
+    let state = web::Data::new(qaboard_api::AppState::new(pool.clone(), api.clone()));
     let pool = web::Data::new(pool);
     let api = web::Data::new(api);
     let (tx, rx) = mpsc::channel();
@@ -72,6 +75,7 @@ fn spawn(
                     .app_data(metrics.clone())
                     .app_data(pool.clone())
                     .app_data(api.clone())
+                    .app_data(state.clone())
                     .wrap(from_fn(metrics::record_requests))
                     .configure(metrics::configure)
                     .configure(routes)

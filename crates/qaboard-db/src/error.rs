@@ -69,7 +69,75 @@ impl From<diesel::result::Error> for DbError {
                 what: "record",
                 key: String::new(),
             },
+            diesel::result::Error::DatabaseError(_, ref info)
+                if is_unstorable_value(info.message()) =>
+            {
+                DbError::Invalid(format!(
+                    "the database cannot store a value of this request: {}",
+                    info.message()
+                ))
+            }
             e => DbError::Query(e),
         }
+    }
+}
+
+/// Messages of the errors that mean "this value cannot be stored or
+/// compared", not "the server is broken": PostgreSQL's data exceptions
+/// (SQLSTATE class 22: NUL bytes, bad escapes, out-of-range numbers and
+/// dates, over-long values) and program limits (class 54: an index row
+/// over the btree maximum, nesting too deep), and SQLite's `SQLITE_TOOBIG`.
+/// diesel does not expose the SQLSTATE, so the message is matched; the API
+/// validates values before they reach the database, this is the safety net
+/// that keeps one it missed a 400 instead of a 500 (docs/robustness.md,
+/// "Values the databases cannot store").
+const UNSTORABLE_MESSAGES: &[&str] = &[
+    // class 22
+    "invalid byte sequence",
+    "unsupported unicode escape sequence",
+    "untranslatable character",
+    "out of range",
+    "value too long",
+    "numeric field overflow",
+    "invalid input syntax",
+    "invalid input value",
+    "character with byte sequence",
+    "invalid escape sequence",
+    "cannot be represented",
+    "string data right truncation",
+    // class 54
+    "index row size",
+    "index row requires",
+    "stack depth limit exceeded",
+    "too many columns",
+    "total size of jsonb",
+    "exceeds the maximum",
+    // SQLite
+    "string or blob too big",
+    "too big",
+];
+
+/// True when a database error message is one of [`UNSTORABLE_MESSAGES`].
+pub fn is_unstorable_value(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    UNSTORABLE_MESSAGES.iter().any(|p| m.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unstorable_value;
+
+    #[test]
+    fn data_exceptions_and_limits_are_recognised() {
+        assert!(is_unstorable_value(
+            "invalid byte sequence for encoding \"UTF8\": 0x00"
+        ));
+        assert!(is_unstorable_value(
+            "index row size 3016 exceeds btree version 4 maximum 2704 for index \"x\""
+        ));
+        assert!(is_unstorable_value("timestamp out of range"));
+        assert!(!is_unstorable_value(
+            "duplicate key value violates unique constraint"
+        ));
     }
 }

@@ -86,6 +86,25 @@ pub fn parse_client_datetime(s: &str) -> Option<DateTime<Utc>> {
             return Some(t.and_utc());
         }
     }
+    parse_git_or_rfc2822(s)
+}
+
+/// git's default date format (`Fri Mar 1 10:00:00 2024 +0100`, what
+/// `git log` prints and older `qa` versions sent) and RFC 2822
+/// (`Fri, 01 Mar 2024 10:00:00 +0100`). The original stored these strings in
+/// PostgreSQL, which parsed both.
+fn parse_git_or_rfc2822(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc2822(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    // Collapse runs of spaces: git pads nothing, but `date` pads the day.
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let joined = words.join(" ");
+    for fmt in ["%a %b %e %H:%M:%S %Y %z", "%a %b %d %H:%M:%S %Y %z"] {
+        if let Ok(t) = DateTime::parse_from_str(&joined, fmt) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
     None
 }
 
@@ -117,5 +136,24 @@ mod storable_tests {
         assert_eq!(storable(t("-4713-01-01T00:00:00Z")), None);
         assert_eq!(storable(t("0000-12-31T00:00:00Z")), None);
         assert_eq!(storable(t("+10000-01-01T00:00:00Z")), None);
+    }
+}
+
+#[cfg(test)]
+mod git_date_tests {
+    use super::parse_client_datetime;
+
+    #[test]
+    fn git_default_and_rfc2822_dates_parse() {
+        let want = "2024-03-01T09:00:00+00:00";
+        for s in [
+            "Fri Mar 1 10:00:00 2024 +0100",
+            "Fri Mar  1 10:00:00 2024 +0100",
+            "Fri, 01 Mar 2024 10:00:00 +0100",
+            "Fri, 1 Mar 2024 10:00:00 +0100",
+        ] {
+            let t = parse_client_datetime(s).unwrap_or_else(|| panic!("{s}"));
+            assert_eq!(t.to_rfc3339(), want, "{s}");
+        }
     }
 }

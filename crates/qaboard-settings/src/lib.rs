@@ -161,6 +161,23 @@ pub struct Settings {
     pub ldap_attribute_common_name: Option<String>,
     /// `QABOARD_LDAP_ATTRIBUTE_EMAIL` (default `mail`).
     pub ldap_attribute_email: Option<String>,
+    /// Deadline to read a request's head (line and headers), in seconds;
+    /// a client slower than this is disconnected (actix's
+    /// `client_request_timeout`).
+    pub client_request_timeout_secs: u64,
+    /// Deadline to read a whole JSON request body, in seconds (408 beyond).
+    pub body_timeout_secs: u64,
+    /// Idle keep-alive of a connection between requests, in seconds.
+    pub keep_alive_secs: u64,
+    /// Open connections per worker thread; beyond, new ones wait in the
+    /// listen backlog (actix's `max_connections`).
+    pub max_connections: usize,
+    /// Bytes of request bodies held in memory at once by all requests of
+    /// this process; a body that cannot get its share within
+    /// `body_memory_wait_secs` answers 503.
+    pub body_memory: usize,
+    /// Wait for body memory before answering 503, in seconds.
+    pub body_memory_wait_secs: u64,
 }
 
 impl Default for Settings {
@@ -208,9 +225,28 @@ impl Default for Settings {
             ldap_user_filter: None,
             ldap_attribute_common_name: None,
             ldap_attribute_email: None,
+            client_request_timeout_secs: DEFAULT_CLIENT_REQUEST_TIMEOUT_SECS,
+            body_timeout_secs: DEFAULT_BODY_TIMEOUT_SECS,
+            keep_alive_secs: DEFAULT_KEEP_ALIVE_SECS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            body_memory: DEFAULT_BODY_MEMORY,
+            body_memory_wait_secs: DEFAULT_BODY_MEMORY_WAIT_SECS,
         }
     }
 }
+
+/// Default of `client_request_timeout_secs`.
+pub const DEFAULT_CLIENT_REQUEST_TIMEOUT_SECS: u64 = 10;
+/// Default of `body_timeout_secs`: 16 MiB at about 300 KB/s.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 60;
+/// Default of `keep_alive_secs`.
+pub const DEFAULT_KEEP_ALIVE_SECS: u64 = 15;
+/// Default of `max_connections` (per worker thread).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default of `body_memory`: eight bodies at the default `body_limit`.
+pub const DEFAULT_BODY_MEMORY: usize = 128 * 1024 * 1024;
+/// Default of `body_memory_wait_secs`.
+pub const DEFAULT_BODY_MEMORY_WAIT_SECS: u64 = 10;
 
 fn invalid(key: &'static str, var: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
@@ -282,6 +318,20 @@ impl Settings {
                 "body_limit",
                 "QABOARD_BODY_LIMIT",
                 "must be at least 1024 bytes",
+            ));
+        }
+        if self.body_memory < self.body_limit {
+            return Err(invalid(
+                "body_memory",
+                "QABOARD_BODY_MEMORY",
+                "must be at least body_limit",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid(
+                "max_connections",
+                "QABOARD_MAX_CONNECTIONS",
+                "must be at least 1",
             ));
         }
         if self.workers == Some(0) {

@@ -103,20 +103,12 @@ fn envelope_cases(valid: &Value) -> Vec<(String, Value, &'static str)> {
             "git_commit_sha",
         ),
         (
-            "sha with spaces".into(),
-            with(&valid, "commit_sha", json!("abc def")),
+            "sha with a newline".into(),
+            with(&valid, "commit_sha", json!("abc\ndef")),
             "commit_sha",
         ),
-        (
-            "unparsable commit_authored_datetime".into(),
-            with(&valid, "commit_authored_datetime", json!("last tuesday")),
-            "commit_authored_datetime",
-        ),
-        (
-            "numeric commit_authored_datetime".into(),
-            with(&valid, "commit_authored_datetime", json!(1700000000)),
-            "commit_authored_datetime",
-        ),
+        // An unparsable commit_authored_datetime is cosmetic: accepted and
+        // logged (robustness.rs, docs/robustness.md).
         (
             "commit_parents not an array".into(),
             with(&valid, "commit_parents", json!("abc")),
@@ -450,8 +442,9 @@ fn malformed_commit_posts_are_rejected_and_write_nothing() {
         }
         // The sha of the path is checked like the body's.
         let body = without(&commit_body(), &["commit_sha", "git_commit_sha"]);
-        let r = c.post("/api/v1/commit/abc%20def", &body);
-        assert_error(&r, 400, "commit", "POST commit/<sha with a space>");
+        // (Spaces are allowed: `qa` sends `<local:Jane Doe>`, robustness.rs.)
+        let r = c.post("/api/v1/commit/abc%0Adef", &body);
+        assert_error(&r, 400, "commit", "POST commit/<sha with a newline>");
         for (name, raw) in raw_cases() {
             let r = c.request("POST", "/api/v1/commit/", Some(raw));
             assert_error(&r, 400, "", &format!("POST commit with {name}"));

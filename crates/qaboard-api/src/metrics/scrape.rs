@@ -49,17 +49,23 @@ pub struct ScrapeInputs {
 }
 
 impl ScrapeInputs {
-    /// Reads the inputs from the app data of `req`: the pool from
+    /// Reads the inputs from the app data of `req`: pool and cache from
+    /// `web::Data<AppState>` when registered; else the pool from
     /// `web::Data<DbPool>`, the cache from `web::Data<ApiConfig>`'s `cache`,
     /// else from `web::Data<Arc<ResponseCache>>`. Missing app data leaves
     /// its series out.
     pub fn from_app_data(req: &HttpRequest) -> ScrapeInputs {
-        let pool = req
-            .app_data::<web::Data<DbPool>>()
-            .map(|p| PoolState::of(p));
-        let cache = req
-            .app_data::<web::Data<ApiConfig>>()
-            .map(|c| c.cache.stats())
+        let state = req.app_data::<web::Data<crate::AppState>>();
+        let pool = state.map(|s| PoolState::of(&s.pool)).or_else(|| {
+            req.app_data::<web::Data<DbPool>>()
+                .map(|p| PoolState::of(p))
+        });
+        let cache = state
+            .map(|s| s.config.cache.stats())
+            .or_else(|| {
+                req.app_data::<web::Data<ApiConfig>>()
+                    .map(|c| c.cache.stats())
+            })
             .or_else(|| {
                 req.app_data::<web::Data<Arc<ResponseCache>>>()
                     .map(|c| c.stats())

@@ -1,10 +1,10 @@
 //! `GET /healthz`: the server and its database answer.
-use crate::{both, run_db, ApiError, AppState};
+use crate::{both, resource, run_db, ApiError, AppState};
 use actix_web::{web, HttpResponse};
 
 /// Registers `/healthz`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(both("/healthz")).route(web::get().to(healthz)));
+    cfg.service(resource(both("/healthz")).route(web::get().to(healthz)));
 }
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
