@@ -49,6 +49,32 @@ pub fn spawn_app(db: TestDb, cfg: ApiConfig) -> TestApp {
     }
 }
 
+/// Starts the API as [`spawn_app`] does, with the process settings `settings`
+/// (storage roots, jobs) instead of defaults.
+pub fn spawn_app_with_settings(db: TestDb, settings: qaboard_settings::Settings) -> TestApp {
+    let state = AppState::from_settings(db.pool.clone(), settings);
+    spawn_state(db, state)
+}
+
+fn spawn_state(db: TestDb, state: AppState) -> TestApp {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(state, ([127, 0, 0, 1], 0).into(), 2).expect("bind");
+            tx.send((app.addrs()[0], app.handle())).expect("send addr");
+            let _ = app.run_until_stopped().await;
+        });
+    });
+    let (addr, handle) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server started");
+    TestApp {
+        base: format!("http://{addr}"),
+        db,
+        handle,
+    }
+}
+
 /// Runs `f` once per available backend (SQLite always, PostgreSQL when
 /// `QABOARD_TEST_DATABASE_URL` is set), each on a fresh database and server.
 pub fn for_each_backend(cfg: ApiConfig, f: impl Fn(&TestApp)) {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fields;
 pub mod groups;
 pub mod ingest;
+pub mod jobs;
 pub mod manifest;
 pub mod metrics;
 pub mod milestones;

@@ -32,6 +32,13 @@ pub struct AppState {
     /// Permits of the heavy reads (a commit with its outputs, the commits
     /// list): at most one per core at a time, see `reads`.
     pub heavy_reads: Arc<Semaphore>,
+    /// Starts and stops the `qa` jobs of the webapp (redo, tuning, group
+    /// listing) on this host; its clones share one `max_jobs` counter.
+    pub jobs: qaboard_jobs::LocalRunner,
+    /// Stops the LSF jobs of `qa batch --runner lsf` (`bkill` through `QA_RUNNERS_LSF_BRIDGE`).
+    pub lsf: qaboard_jobs::LsfRunner,
+    /// The storage roots: the only folders files are read from, written to or deleted in.
+    pub storage: qaboard_storage::Storage,
 }
 
 impl AppState {
@@ -50,8 +57,23 @@ impl AppState {
     /// Heavy reads get one permit per available core.
     fn build(pool: DbPool, settings: Settings, config: ApiConfig) -> AppState {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let jobs = crate::jobs::jobs_config(&settings);
+        let storage = qaboard_storage::Storage::new(
+            settings
+                .storage_roots()
+                .into_iter()
+                .map(std::path::PathBuf::from)
+                .collect(),
+        )
+        .unwrap_or_else(|e| {
+            log::error!("storage roots refused ({e}); no folder is reachable");
+            qaboard_storage::Storage::new(Vec::new()).expect("no roots is valid")
+        });
         AppState {
             pool,
+            lsf: qaboard_jobs::LsfRunner::new(jobs.lsf_bridge.clone(), jobs.lsf_timeout),
+            jobs: qaboard_jobs::LocalRunner::new(jobs),
+            storage,
             settings: Arc::new(settings),
             config: Arc::new(config),
             heavy_reads: Arc::new(Semaphore::new(permits)),

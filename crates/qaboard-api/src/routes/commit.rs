@@ -17,8 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(ingest::post_commit)),
     )
     .service(
-        resource(both("/commit/save-artifacts"))
-            .route(stub(web::post(), "save a commit's artifacts")),
+        resource(both("/commit/save-artifacts")).route(web::post().to(crate::jobs::save_artifacts)),
     )
     .service(
         resource(both("/commit/{path:.+}/batches"))

@@ -65,17 +65,13 @@ pub fn stub(method: Route, operation: &'static str) -> Route {
 /// Every route answered by a stub, as `(method, path under the server root)`
 /// with the path's parameters filled in: the route-shadowing test walks it.
 pub const STUB_ROUTES: &[(&str, &str)] = &[
-    ("POST", "/api/v1/output/redo/1/"),
     ("DELETE", "/api/v1/output/1/"),
     ("GET", "/api/v1/output/image/pixel"),
     ("POST", "/api/v1/output/diff/image"),
     ("POST", "/api/v1/output/diff/report"),
-    ("POST", "/api/v1/batch/stop/"),
-    ("POST", "/api/v1/batch/redo/"),
     ("POST", "/api/v1/batch/rename/"),
     ("POST", "/api/v1/batch/move/"),
     ("DELETE", "/api/v1/batch/1/"),
-    ("POST", "/api/v1/commit/save-artifacts/"),
     ("POST", "/api/v1/commit/0123abc/batch"),
     ("DELETE", "/api/v1/commit/group/repo/0123abc/batches/"),
     ("DELETE", "/api/v1/commit/0123abc/batches/"),

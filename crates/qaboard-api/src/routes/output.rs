@@ -4,12 +4,12 @@
 use actix_web::web;
 
 use super::stub;
-use crate::{both, ingest, manifest, resource};
+use crate::{both, ingest, jobs, manifest, resource};
 
 /// Registers the output routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(both("/output")).route(web::post().to(ingest::post_output)))
-        .service(resource(both("/output/redo/{id}")).route(stub(web::post(), "redo an output")))
+        .service(resource(both("/output/redo/{id}")).route(web::post().to(jobs::redo_output)))
         .service(
             resource(both("/output/image/pixel")).route(stub(web::get(), "read an image pixel")),
         )
