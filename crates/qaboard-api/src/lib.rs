@@ -21,6 +21,7 @@ pub mod reads;
 pub mod routes;
 pub mod state;
 pub mod static_files;
+pub mod tuning;
 pub mod views;
 
 use actix_web::{http::header, web, HttpResponse};

@@ -35,3 +35,16 @@ pub fn add_server_jobs(
 pub fn settle_stopped(conn: &mut DbConn, batch: BatchId) -> Result<usize, DbError> {
     crate::dispatch_tx!(conn, |c, q| q::jobs::settle_stopped(c, batch.0))
 }
+
+/// A commit of `project` by full sha or unique prefix, with its project.
+/// Errors: `Ambiguous` when several commits share the prefix.
+pub fn commit_with_project(
+    conn: &mut DbConn,
+    project: &str,
+    sha: &str,
+) -> Result<Option<(Option<qaboard_model::Project>, qaboard_model::CiCommit)>, DbError> {
+    Ok(
+        crate::dispatch!(conn, |c, q| q::jobs::commit_with_project(c, project, sha))?
+            .map(|(p, c)| (p.map(Into::into), c.into())),
+    )
+}

@@ -48,6 +48,13 @@ env -0 > "$n/env"
 echo $$ > "$n/pid"
 if [ -e "$R/fail" ]; then echo "qa stand-in: failing on purpose" >&2; exit 3; fi
 if [ -e "$R/sleep" ]; then sleep 300; fi
+for a in "$@"; do
+  if [ "$a" = --list ]; then
+    echo "some .envrc chatter"
+    printf '[\n  {{"input_path": "/db/images/0001.jpg", "rel_input_path": "images/0001.jpg", "configurations": ["base", {{"x": 1}}], "database": "/db"}}\n]\n'
+    exit 0
+  fi
+done
 echo "qa stand-in: done"
 "#,
                 record = record.display()
@@ -68,6 +75,7 @@ echo "qa stand-in: done"
         qaboard_settings::Settings {
             storage_root: root.clone(),
             storage_roots: vec![root],
+            data_dir: self.root.parent().unwrap().join("data"),
             qa_command: self.qa.display().to_string(),
             job_start_wait_secs: 3,
             max_jobs,
@@ -476,6 +484,76 @@ fn stop_kills_a_sleeping_job_settles_outputs_and_max_jobs_answers_429() {
                 std::thread::sleep(Duration::from_millis(100));
             }
             assert_eq!(status, 200);
+        },
+    );
+}
+
+#[test]
+fn group_listing_runs_qa_batch_list_and_maps_the_tests() {
+    for_each_backend_with(
+        || with_artifacts(4),
+        |app, env| {
+            let c = Client::new(app);
+            post_output(&c, env, "default", "a", "1", false);
+            let batches = env.artifacts().join("qa/batches.yaml");
+            std::fs::create_dir_all(batches.parent().unwrap()).unwrap();
+            std::fs::write(&batches, "g: {inputs: [images/0001.jpg]}\n").unwrap();
+            let shared = env
+                .root
+                .parent()
+                .unwrap()
+                .join("data/shared/acme/smoke/extra-batches.yml");
+            std::fs::create_dir_all(shared.parent().unwrap()).unwrap();
+            std::fs::write(&shared, "mine: {}\n").unwrap();
+            let name = "g$(touch PWNED_name);`touch PWNED_q`";
+            let path = format!(
+                "/api/v1/tests/group?project=acme/smoke&commit=462a23f&name={}",
+                qaboard_tests::encode(name)
+            );
+            let r = c.post(&path, &json!({"groups": ["extra-batches", null]}));
+            assert_eq!(r.status, 200, "{}", r.body);
+            let v = r.json();
+            assert_eq!(
+                v["tests"],
+                json!([{"input_path": "images/0001.jpg", "configurations": ["base", {"x": 1}]}])
+            );
+            assert!(v["message"].is_string());
+            let runs = env.runs();
+            assert_eq!(runs.len(), 1, "{runs:?}");
+            assert_eq!(
+                runs[0].argv,
+                vec![
+                    "batch".to_string(),
+                    format!("--batches-file={}", batches.display()),
+                    format!("--batches-file={}", shared.display()),
+                    format!("--batch={name}"),
+                    "--list".to_string(),
+                ]
+            );
+            assert_eq!(Path::new(&runs[0].cwd), env.artifacts());
+            env.assert_nothing_executed();
+            // Empty name, bad groups, unknown commit.
+            let r = c.post(
+                "/api/v1/tests/group?project=acme/smoke&name=",
+                &json!({"groups": []}),
+            );
+            assert_eq!((r.status, r.json()), (200, json!({"tests": []})));
+            let r = c.post(&path, &json!({"groups": "x"}));
+            assert_eq!(r.status, 400, "{}", r.body);
+            let r = c.post(
+                "/api/v1/tests/group?project=acme/smoke&commit=ffff&name=g",
+                &json!({}),
+            );
+            assert_eq!(r.status, 404, "{}", r.body);
+            // `qa` failing → 500 with its log tail.
+            env.set("fail", true);
+            let r = c.post(&path, &json!({"groups": []}));
+            assert_eq!(r.status, 500, "{}", r.body);
+            assert!(r.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("failing on purpose"));
+            env.set("fail", false);
         },
     );
 }

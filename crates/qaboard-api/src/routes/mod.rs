@@ -75,7 +75,6 @@ pub const STUB_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/commit/0123abc/batch"),
     ("DELETE", "/api/v1/commit/group/repo/0123abc/batches/"),
     ("DELETE", "/api/v1/commit/0123abc/batches/"),
-    ("POST", "/api/v1/tests/group"),
     ("POST", "/api/v1/user/signup/"),
     ("POST", "/api/v1/user/auth/"),
     ("POST", "/api/v1/user/logout/"),

@@ -84,3 +84,19 @@ pub(crate) fn settle_stopped(conn: &mut Conn, batch_id: i32) -> Result<usize, Db
     ))
     .execute(conn)?)
 }
+
+/// See [`crate::jobs::commit_with_project`].
+pub(crate) fn commit_with_project(
+    conn: &mut Conn,
+    project: &str,
+    sha: &str,
+) -> Result<Option<(Option<ProjectRow>, CommitRow)>, DbError> {
+    let Some(commit) = super::commit::find_commit(conn, project, sha)? else {
+        return Ok(None);
+    };
+    let project = match commit.project_id.as_deref() {
+        Some(id) => super::project::find_project(conn, id)?,
+        None => None,
+    };
+    Ok(Some((project, commit)))
+}
