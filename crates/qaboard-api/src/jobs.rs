@@ -50,7 +50,7 @@ pub fn jobs_config(s: &Settings) -> JobsConfig {
 
 /// How a [`JobError`] answers: `TooMany` → 429, `InvalidValue` → 400, the
 /// rest → 500 `{"error": <message with the log tail>}`.
-fn job_error(e: JobError) -> Result<HttpResponse, ApiError> {
+pub(crate) fn job_error(e: JobError) -> Result<HttpResponse, ApiError> {
     match e {
         JobError::TooMany { .. } => Err(ApiError::TooMany(e.to_string())),
         JobError::InvalidValue { .. } => Err(ApiError::bad(e.to_string())),
@@ -58,7 +58,7 @@ fn job_error(e: JobError) -> Result<HttpResponse, ApiError> {
     }
 }
 
-fn error_500(error: Value) -> HttpResponse {
+pub(crate) fn error_500(error: Value) -> HttpResponse {
     HttpResponse::InternalServerError().json(json!({ "error": error }))
 }
 
@@ -162,7 +162,7 @@ fn redo_spec(
 
 /// Starts `specs` (one command id) and stores their records in the batch.
 /// Returns the first start error, if any (the records of the others are kept).
-async fn start_and_record(
+pub(crate) async fn start_and_record(
     state: &AppState,
     batch: BatchId,
     command_id: &str,

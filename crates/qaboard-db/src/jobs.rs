@@ -48,3 +48,24 @@ pub fn commit_with_project(
             .map(|(p, c)| (p.map(Into::into), c.into())),
     )
 }
+
+/// Before starting tuning (OPERATIONS.md §4.2), in one transaction: sets the
+/// commit's `latest_output_datetime` to now (shields it from garbage
+/// collection), gets or creates batch `label` and, when it has none, stores
+/// `default_dir` as its `batch_dir_override`. Returns the batch.
+pub fn prepare_tuning_batch(
+    conn: &mut DbConn,
+    commit_id: i32,
+    label: &str,
+    default_dir: &str,
+) -> Result<qaboard_model::Batch, DbError> {
+    Ok(
+        crate::dispatch_tx!(conn, |c, q| q::jobs::prepare_tuning_batch(
+            c,
+            commit_id,
+            label,
+            default_dir
+        ))?
+        .into(),
+    )
+}

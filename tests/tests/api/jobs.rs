@@ -557,3 +557,81 @@ fn group_listing_runs_qa_batch_list_and_maps_the_tests() {
         },
     );
 }
+
+#[test]
+fn tuning_writes_the_merged_batches_and_starts_qa() {
+    for_each_backend_with(
+        || with_artifacts(4),
+        |app, env| {
+            let c = Client::new(app);
+            post_output(&c, env, "default", "a", "1", false);
+            let batches = env.artifacts().join("qa/batches.yaml");
+            std::fs::create_dir_all(batches.parent().unwrap()).unwrap();
+            std::fs::write(
+                &batches,
+                "g: {inputs: [images/0001.jpg]}\naliases: {al: [g]}\nother: {}\n",
+            )
+            .unwrap();
+            let search = json!({"search_type": "grid", "search_options": {},
+                            "parameter_search": {"p": [1, "$(touch PWNED_p)"]}});
+            let body = json!({"project": "acme/smoke", "batch_label": "tune $(touch PWNED_t)",
+                          "platform": "linux", "tuning_search": search, "selected_group": "al",
+                          "groups": ["extra-batches"], "overwrite": "on"});
+            let r = c.post("/api/v1/commit/462a23f/batch?project=acme/smoke", &body);
+            assert_eq!(r.status, 200, "{}", r.body);
+            let v = r.json();
+            assert_eq!(v["status"], "OK");
+            assert!(v["batch_id"].is_i64());
+            let command_id = v["command_id"].as_str().unwrap().to_string();
+            let runs = env.runs_of(&command_id);
+            assert_eq!(runs.len(), 1, "{runs:?}");
+            let argv = &runs[0].argv;
+            assert_eq!(argv[0], "--platform=linux");
+            assert_eq!(argv[1], "--label=tune---touch-PWNED_t-");
+            assert_eq!(argv[2], "batch");
+            let file = argv[3].strip_prefix("--batches-file=").unwrap();
+            assert!(
+                file.ends_with(&format!("batches-{}.yaml", &command_id[..8])),
+                "{file}"
+            );
+            let merged: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+            assert_eq!(
+                merged,
+                json!({"g": {"inputs": ["images/0001.jpg"]}, "aliases": {"al": ["g"]}})
+            );
+            assert_eq!(argv[4], "--batch=al");
+            let sent: Value =
+                serde_json::from_str(argv[5].strip_prefix("--tuning-search=").unwrap()).unwrap();
+            assert_eq!(sent, search);
+            assert_eq!(&argv[6..], ["--action-on-existing=run", "--no-wait"]);
+            assert_eq!(Path::new(&runs[0].cwd), env.artifacts());
+            assert_eq!(runs[0].env["GIT_COMMIT"], SHA);
+            env.assert_nothing_executed();
+            // optimize writes its configuration next to the batches file.
+            let body = json!({"project": "acme/smoke", "batch_label": "opt", "selected_group": "g",
+                          "tuning_search": {"search_type": "optimize", "parameter_search": "objective: psnr\n"}});
+            let r = c.post("/api/v1/commit/462a23f/batch/?project=acme/smoke", &body);
+            assert_eq!(r.status, 200, "{}", r.body);
+            let command_id = r.json()["command_id"].as_str().unwrap().to_string();
+            let argv = env.runs_of(&command_id).remove(0).argv;
+            assert_eq!(argv[2], "optimize");
+            let config = argv
+                .last()
+                .unwrap()
+                .strip_prefix("--config-file=")
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                std::fs::read_to_string(config).unwrap(),
+                "objective: psnr\n"
+            );
+            let r = c.post("/api/v1/commit/ffff/batch?project=acme/smoke", &body);
+            assert_eq!(r.status, 404, "{}", r.body);
+            let r = c.post(
+                "/api/v1/commit/462a23f/batch?project=acme/smoke",
+                &json!({"project": "acme/smoke"}),
+            );
+            assert_eq!(r.status, 400, "{}", r.body);
+        },
+    );
+}

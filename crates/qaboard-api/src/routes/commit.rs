@@ -23,7 +23,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         resource(both("/commit/{path:.+}/batches"))
             .route(stub(web::delete(), "delete a commit's batches")),
     )
-    .service(resource(both("/commit/{sha}/batch")).route(stub(web::post(), "start tuning")))
+    .service(
+        resource(both("/commit/{sha}/batch")).route(web::post().to(crate::tuning::start_tuning)),
+    )
     .service(
         resource(both("/commit/{sha:.+}"))
             .route(web::get().to(reads::get_commit))

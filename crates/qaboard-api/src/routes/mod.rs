@@ -72,7 +72,6 @@ pub const STUB_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/batch/rename/"),
     ("POST", "/api/v1/batch/move/"),
     ("DELETE", "/api/v1/batch/1/"),
-    ("POST", "/api/v1/commit/0123abc/batch"),
     ("DELETE", "/api/v1/commit/group/repo/0123abc/batches/"),
     ("DELETE", "/api/v1/commit/0123abc/batches/"),
     ("POST", "/api/v1/user/signup/"),

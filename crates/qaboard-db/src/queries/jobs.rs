@@ -100,3 +100,27 @@ pub(crate) fn commit_with_project(
     };
     Ok(Some((project, commit)))
 }
+
+/// See [`crate::jobs::prepare_tuning_batch`]. Runs inside a transaction.
+pub(crate) fn prepare_tuning_batch(
+    conn: &mut Conn,
+    commit_id: i32,
+    label: &str,
+    default_dir: &str,
+) -> Result<BatchRow, DbError> {
+    diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit_id)))
+        .set(ci_commits::latest_output_datetime.eq(Utc::now()))
+        .execute(conn)?;
+    let mut batch = super::batch::get_or_create_batch(conn, commit_id, label, true)?;
+    if batch
+        .batch_dir_override
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        diesel::update(batches::table.filter(batches::id.eq(batch.id)))
+            .set(batches::batch_dir_override.eq(default_dir))
+            .execute(conn)?;
+        batch.batch_dir_override = Some(default_dir.to_string());
+    }
+    Ok(batch)
+}
