@@ -635,3 +635,36 @@ fn tuning_writes_the_merged_batches_and_starts_qa() {
         },
     );
 }
+
+#[test]
+fn stop_errors_are_listed_and_outputs_left_untouched() {
+    for_each_backend_with(
+        || with_artifacts(4),
+        |app, env| {
+            let c = Client::new(app);
+            let (id, batch) = post_output(&c, env, "lsf-batch", "a", "1", false);
+            // As `qa batch --runner lsf` posts it; there is no `bkill` here, so stopping fails.
+            let r = c.post(
+            "/api/v1/batch/",
+            &json!({"commit_sha": SHA, "project": "acme/smoke", "batch_label": "lsf-batch",
+                     "command": {"0480c8a2-cc96-4dfe-8de9-75be56cc1883": {"runner": "lsf", "user": "jane"}}}),
+        );
+            assert_eq!(r.status, 200, "{}", r.body);
+            let r = c.put(
+                &format!("/api/v1/output/{id}/"),
+                &json!({"is_pending": true}),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+            let r = c.post("/api/v1/batch/stop/", &json!({"id": batch}));
+            assert_eq!(r.status, 500, "{}", r.body);
+            let errors = r.json()["error"].as_array().cloned().unwrap_or_default();
+            assert_eq!(errors.len(), 1, "{}", r.body);
+            assert!(errors[0].is_string());
+            assert_eq!(
+                output(&c, id)["is_pending"],
+                json!(true),
+                "outputs untouched"
+            );
+        },
+    );
+}
