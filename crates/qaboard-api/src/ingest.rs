@@ -260,6 +260,11 @@ pub async fn post_batch(
     {
         return Err(ApiError::bad("'data.iteration' must be an integer"));
     }
+    if data.contains_key("server_jobs") {
+        return Err(ApiError::bad(
+            "'data.server_jobs' is kept by the server (jobs it started) and cannot be posted",
+        ));
+    }
     let command = f.opt_object("command")?.cloned();
     let mut rec = BatchRecord {
         commit,

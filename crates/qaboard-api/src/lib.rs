@@ -18,6 +18,7 @@ pub mod hardening;
 pub mod home;
 pub mod ingest;
 pub mod integrations;
+pub mod jobs;
 pub mod manifest;
 pub mod metrics;
 pub mod milestones;
@@ -26,6 +27,7 @@ pub mod reads;
 pub mod routes;
 pub mod state;
 pub mod static_files;
+pub mod tuning;
 pub mod users;
 pub mod views;
 

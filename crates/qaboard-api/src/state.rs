@@ -47,6 +47,11 @@ pub struct AppState {
     pub images: qaboard_images::ImageCache,
     /// Prometheus metrics of this process (`GET /metrics`, see [`crate::metrics`]).
     pub metrics: crate::metrics::Metrics,
+    /// Starts and stops the `qa` jobs of the webapp (redo, tuning, group
+    /// listing) on this host; its clones share one `max_jobs` counter.
+    pub jobs: qaboard_jobs::LocalRunner,
+    /// Stops the LSF jobs of `qa batch --runner lsf` (`bkill` through `QA_RUNNERS_LSF_BRIDGE`).
+    pub lsf: qaboard_jobs::LsfRunner,
 }
 
 impl AppState {
@@ -80,11 +85,14 @@ impl AppState {
         );
         let storage = storage_of(&settings);
         let images = qaboard_images::ImageCache::new(settings.image_cache_bytes);
+        let jobs = crate::jobs::jobs_config(&settings);
         AppState {
             git,
             storage,
             images,
             pool,
+            lsf: qaboard_jobs::LsfRunner::new(jobs.lsf_bridge.clone(), jobs.lsf_timeout),
+            jobs: qaboard_jobs::LocalRunner::new(jobs),
             settings: Arc::new(settings),
             config: Arc::new(config),
             heavy_reads: Arc::new(Semaphore::new(permits)),

@@ -14,6 +14,7 @@
 pub(crate) mod backend;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
 pub mod json;
 pub mod migrations;
 pub mod operations;

@@ -36,6 +36,8 @@ pub const DEFAULT_JOB_START_WAIT_SECS: u64 = 10;
 pub const DEFAULT_MAX_JOBS: usize = 4;
 /// Default command of the `qa` CLI that jobs run.
 pub const DEFAULT_QA_COMMAND: &str = "qa";
+/// Default of [`Settings::job_time_limit_secs`]: one day.
+pub const DEFAULT_JOB_TIME_LIMIT_SECS: u64 = 24 * 3600;
 
 /// What can be wrong with the settings.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +134,9 @@ pub struct Settings {
     pub max_jobs: usize,
     /// The `qa` command jobs run.
     pub qa_command: String,
+    /// A server-started job still running after this many seconds has its
+    /// process group killed; 0: no limit.
+    pub job_time_limit_secs: u64,
     /// Storage garbage collection period in seconds; 0: never (run externally).
     pub gc_interval: u64,
     /// Write authentication.
@@ -211,6 +216,7 @@ impl Default for Settings {
             job_start_wait_secs: DEFAULT_JOB_START_WAIT_SECS,
             max_jobs: DEFAULT_MAX_JOBS,
             qa_command: DEFAULT_QA_COMMAND.into(),
+            job_time_limit_secs: DEFAULT_JOB_TIME_LIMIT_SECS,
             gc_interval: 0,
             auth: Auth::default(),
             gitlab_auth: None,

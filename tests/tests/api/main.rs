@@ -12,6 +12,7 @@ mod concurrency;
 mod files;
 mod fuzz;
 mod integrations;
+mod jobs;
 mod json_numbers;
 mod operations;
 mod replay;

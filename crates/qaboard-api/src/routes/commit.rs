@@ -6,7 +6,6 @@
 //! slash), so every fixed sub-route is registered before it.
 use actix_web::web;
 
-use super::stub;
 use crate::{both, ingest, operations, reads, resource};
 
 /// Registers the commit routes.
@@ -17,14 +16,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(ingest::post_commit)),
     )
     .service(
-        resource(both("/commit/save-artifacts"))
-            .route(stub(web::post(), "save a commit's artifacts")),
+        resource(both("/commit/save-artifacts")).route(web::post().to(crate::jobs::save_artifacts)),
     )
     .service(
         resource(both("/commit/{path:.+}/batches"))
             .route(web::delete().to(operations::delete_commit_batches)),
     )
-    .service(resource(both("/commit/{sha}/batch")).route(stub(web::post(), "start tuning")))
+    .service(
+        resource(both("/commit/{sha}/batch")).route(web::post().to(crate::tuning::start_tuning)),
+    )
     .service(
         resource(both("/commit/{sha:.+}"))
             .route(web::get().to(reads::get_commit))

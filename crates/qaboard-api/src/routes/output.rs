@@ -3,13 +3,12 @@
 //! §2); pixel and image diffs in [`super::images`].
 use actix_web::web;
 
-use super::stub;
-use crate::{both, ingest, manifest, operations, resource};
+use crate::{both, ingest, jobs, manifest, operations, resource};
 
 /// Registers the output routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(both("/output")).route(web::post().to(ingest::post_output)))
-        .service(resource(both("/output/redo/{id}")).route(stub(web::post(), "redo an output")))
+        .service(resource(both("/output/redo/{id}")).route(web::post().to(jobs::redo_output)))
         .configure(super::images::configure)
         .service(
             resource(both("/output/{id}/manifest")).route(web::get().to(manifest::get_manifest)),

@@ -2,7 +2,6 @@
 //! (`POST /api/v1/tests/group`, 501 until built, OPERATIONS.md §4.1).
 use actix_web::web;
 
-use super::stub;
 use crate::{both, groups, resource};
 
 /// Registers the test-groups routes.
@@ -12,5 +11,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(groups::get_groups))
             .route(web::post().to(groups::post_groups)),
     )
-    .service(resource(both("/tests/group")).route(stub(web::post(), "start a tuning group")));
+    .service(resource(both("/tests/group")).route(web::post().to(crate::tuning::list_group)));
 }
