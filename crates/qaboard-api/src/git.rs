@@ -352,6 +352,44 @@ pub fn sha_of_name(
     Ok(open_mirror(mirrors, &candidates).and_then(|repo| repo.resolve_name(name).ok()))
 }
 
+/// A project's git mirror as a source of branch heads and tags for the
+/// milestone rule (OPERATIONS.md §1.3: "with a mirror, also resolve
+/// `origin/<ref>` and tags"), besides what the database records.
+pub struct MirrorRefs(Repo);
+
+impl qaboard_model::milestone::RefResolver for MirrorRefs {
+    /// The mirror's `origin/<branch>` (a mirror's own `refs/heads/<branch>`).
+    fn branch_head(&self, branch: &str) -> Option<String> {
+        let branch = branch.strip_prefix("origin/").unwrap_or(branch);
+        self.0
+            .ref_target(&format!("refs/remotes/origin/{branch}"))
+            .or_else(|| self.0.ref_target(&format!("refs/heads/{branch}")))
+    }
+
+    /// The commit of tag `tag` (annotated tags peeled).
+    fn tag_commit(&self, tag: &str) -> Option<String> {
+        self.0.ref_target(&format!("refs/tags/{tag}"))
+    }
+}
+
+/// The existing mirror of `project` as a [`MirrorRefs`], or `None` (no
+/// mirror yet, or the project is unknown). Reads the database and the
+/// mirror, never the network. Blocking (gix).
+pub fn mirror_refs(
+    conn: &mut DbConn,
+    mirrors: &Mirrors,
+    project: &str,
+) -> Result<Option<MirrorRefs>, ApiError> {
+    let hint = read::project(conn, project)?.and_then(|p| {
+        p.data
+            .pointer("/git/path_with_namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let candidates = candidate_repos(hint.as_deref(), project);
+    Ok(open_mirror(mirrors, &candidates).map(MirrorRefs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::candidate_repos;

@@ -336,8 +336,21 @@ pub async fn delete_commit_batches(
     if project.as_deref().is_some_and(str::is_empty) {
         return Err(ApiError::bad("the project path is empty"));
     }
+    // With the project named, its git mirror (when one exists) also tells
+    // branch heads and tags; without, only what the database records.
+    let mirrors = state.git.clone();
     run_deletion(&state, None, "the runs were deleted", move |conn, root| {
-        ops::delete_commit_batches(conn, project.as_deref(), &sha, root, None)
+        let refs = match project.as_deref() {
+            Some(p) => crate::git::mirror_refs(conn, &mirrors, p).unwrap_or_else(|e| {
+                log::warn!("milestone check of {p}: mirror not read: {e}");
+                None
+            }),
+            None => None,
+        };
+        let extra = refs
+            .as_ref()
+            .map(|r| r as &dyn qaboard_model::milestone::RefResolver);
+        ops::delete_commit_batches(conn, project.as_deref(), &sha, root, extra)
     })
     .await
 }

@@ -546,3 +546,51 @@ fn a_failed_clone_is_reported_in_git_sync() {
         assert_eq!(count(app, "SELECT count(*) AS n FROM ci_commits"), 0);
     }
 }
+
+/// The milestone rule also asks the project's mirror (OPERATIONS.md §1.3):
+/// a commit recorded on `master` becomes protected once the mirror's
+/// `release` branch (named in `project.milestones`) points at it, although
+/// the database records no commit of that branch.
+#[test]
+fn mirror_branch_heads_protect_milestones() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, db) in backends().into_iter().enumerate() {
+        let remote = tmp.path().join(format!("remote{i}"));
+        let dir = remote.join(REPO);
+        std::fs::create_dir_all(&dir).unwrap();
+        git(&dir, &["init", "-q", "-b", "master"]);
+        write(
+            &dir,
+            "qaboard.yaml",
+            "project:\n  reference_branch: master\n  milestones: [release]\n",
+        );
+        git(&dir, &["add", "-A"]);
+        git(&dir, &["commit", "-q", "-m", "First"]);
+        let first = git(&dir, &["rev-parse", "HEAD"]);
+        write(&dir, "x.txt", "x\n");
+        git(&dir, &["add", "-A"]);
+        git(&dir, &["commit", "-q", "-m", "Second"]);
+        let second = git(&dir, &["rev-parse", "HEAD"]);
+
+        let data = tmp.path().join(format!("data{i}"));
+        let server = serve(db, &remote, &data, Some(SECRET));
+        let (app, c) = (&server.app, Client::new(&server.app));
+        push(app, "refs/heads/master", Some(&first));
+        wait_sync(&c, &first, "refs/heads/master");
+        push(app, "refs/heads/master", Some(&second));
+        wait_sync(&c, &second, "refs/heads/master");
+
+        let delete = format!("/api/v1/commit/{REPO}/{first}/batches/");
+        // Not the head of master any more, and no release branch yet.
+        let r = c.request("DELETE", &delete, None);
+        assert_ne!(r.status, 403, "{}", r.body);
+
+        git(&dir, &["branch", "release", &first]);
+        push(app, "refs/heads/release", Some(&first));
+        wait_sync(&c, &first, "refs/heads/release");
+        assert_eq!(commit_of(&c, REPO, &first)["branch"], "master");
+        let r = c.request("DELETE", &delete, None);
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(r.body.contains("milestone"), "{}", r.body);
+    }
+}
