@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod link;
 mod manifest;
 mod write;
 
@@ -48,6 +49,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 pub use error::StorageError;
+pub use link::LinkOutcome;
 pub use manifest::{FileDigest, ManifestLimits};
 pub use write::{DIR_MODE, FILE_MODE};
 
