@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod error;
+pub mod export;
 pub mod fields;
 pub mod groups;
 pub mod ingest;

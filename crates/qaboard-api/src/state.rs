@@ -32,6 +32,8 @@ pub struct AppState {
     /// Permits of the heavy reads (a commit with its outputs, the commits
     /// list): at most one per core at a time, see `reads`.
     pub heavy_reads: Arc<Semaphore>,
+    /// The storage roots: the only folders files are read from, written to or deleted in.
+    pub storage: qaboard_storage::Storage,
 }
 
 impl AppState {
@@ -44,13 +46,29 @@ impl AppState {
     /// The state of a server over `pool` with the API settings `config`
     /// (tests), the other settings at their defaults.
     pub fn new(pool: DbPool, config: ApiConfig) -> AppState {
-        AppState::build(pool, Settings::default(), config)
+        // The storage root of `config` is the one storage root.
+        let settings = Settings {
+            storage_root: config.storage_root.clone(),
+            ..Settings::default()
+        };
+        AppState::build(pool, settings, config)
     }
 
     /// Heavy reads get one permit per available core.
     fn build(pool: DbPool, settings: Settings, config: ApiConfig) -> AppState {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // Settings::validate refuses relative roots; an invalid one here
+        // (unvalidated settings) confines to nothing rather than panicking.
+        let storage = qaboard_storage::Storage::new(
+            settings
+                .storage_roots()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        )
+        .unwrap_or_else(|_| qaboard_storage::Storage::new(Vec::new()).expect("no roots is valid"));
         AppState {
+            storage,
             pool,
             settings: Arc::new(settings),
             config: Arc::new(config),

@@ -46,7 +46,10 @@ impl Storage {
         }
         let (Some(parent), Some(name)) = (dst_loc.relative.parent(), dst_loc.relative.file_name())
         else {
-            return Err(StorageError::forbidden(&dst_loc.path, "cannot replace a root"));
+            return Err(StorageError::forbidden(
+                &dst_loc.path,
+                "cannot replace a root",
+            ));
         };
         mkdirs(&dst_root, parent, &dst_loc.path)?;
         let tmp = parent.join(format!(
@@ -68,10 +71,11 @@ impl Storage {
             }
             Err(e) => return Err(StorageError::io(&dst_loc.path, e)),
         };
-        if let Err(e) = dst_root.rename(&tmp, &dst_root, &dst_loc.relative) {
-            let _ = dst_root.remove_file(&tmp);
-            return Err(StorageError::io(&dst_loc.path, e));
-        }
+        let renamed = dst_root.rename(&tmp, &dst_root, &dst_loc.relative);
+        // When `dst` already was a link to the same file, rename(2) leaves
+        // both names in place: the temporary one is removed either way.
+        let _ = dst_root.remove_file(&tmp);
+        renamed.map_err(|e| StorageError::io(&dst_loc.path, e))?;
         Ok(outcome)
     }
 }

@@ -24,6 +24,11 @@ fn links_inside_the_roots_and_replaces_the_destination() {
     );
     assert_eq!(src_md.ino(), dst_md.ino());
     assert_eq!(src_md.nlink(), 2);
+    // Linking the same file again changes nothing (rename(2) of two links
+    // to one file is a no-op: the temporary name must still go).
+    st.hard_link(root.join("out/a.txt"), &dst).unwrap();
+    assert_eq!(fs::read_dir(root.join("share/x")).unwrap().count(), 1);
+    assert_eq!(fs::metadata(&dst).unwrap().nlink(), 2);
     // An existing destination is replaced.
     st.hard_link(root.join("out/b.txt"), &dst).unwrap();
     assert_eq!(fs::read_to_string(&dst).unwrap(), "b");

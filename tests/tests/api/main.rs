@@ -9,6 +9,7 @@ mod ingest_support;
 mod auth;
 mod bad_input;
 mod concurrency;
+mod export;
 mod json_numbers;
 mod replay;
 mod response_cache;

@@ -90,5 +90,4 @@ pub const STUB_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/jenkins/build/trigger/"),
     ("POST", "/api/v1/webhook/proxy/"),
     ("POST", "/webhook/gitlab"),
-    ("GET", "/api/v1/export/"),
 ];
