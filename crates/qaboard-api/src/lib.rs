@@ -12,6 +12,7 @@ pub mod cache;
 pub mod error;
 pub mod export;
 pub mod fields;
+pub mod gc;
 pub mod groups;
 pub mod ingest;
 pub mod manifest;

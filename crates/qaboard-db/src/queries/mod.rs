@@ -123,6 +123,7 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
 
 pub(crate) mod batch;
 pub(crate) mod commit;
+pub(crate) mod gc;
 pub(crate) mod output;
 pub(crate) mod project;
 pub(crate) mod test_input;
