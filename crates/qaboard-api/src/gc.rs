@@ -96,7 +96,7 @@ pub struct GcReport {
     pub dry_run: bool,
     /// Projects visited.
     pub projects: usize,
-    /// Commits collected.
+    /// Commits collected (idle commits that still had outputs or artifacts).
     pub commits: usize,
     /// Outputs whose files were deleted (and rows marked).
     pub outputs: usize,
@@ -300,7 +300,6 @@ fn collect_commit(
     let Some(tree) = read::commit_tree(conn, &c.project.id, &c.commit.hexsha, None, &[])? else {
         return Ok(());
     };
-    report.commits += 1;
     let commit_paths = paths::commit_paths_of(Some(&c.project), &tree.commit, default_root);
     let mut output_ids = Vec::new();
     for batch in &tree.batches {
@@ -331,7 +330,11 @@ fn collect_commit(
             dry_run,
             report,
         );
-    if !dry_run && (!output_ids.is_empty() || artifacts_gone) {
+    if output_ids.is_empty() && !artifacts_gone {
+        return Ok(());
+    }
+    report.commits += 1;
+    if !dry_run {
         db::mark_deleted(conn, &output_ids, artifacts_gone.then_some(tree.commit.id))?;
     }
     Ok(())

@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod export;
+mod gc;
 mod json_numbers;
 mod replay;
 mod response_cache;
