@@ -188,10 +188,12 @@ fn lock_file(data_dir: &Path) -> Result<std::fs::File, GcError> {
         .write(true)
         .open(&path)
         .map_err(|e| GcError::LockFile(path.clone(), e))?;
-    match file.try_lock() {
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(GcError::Locked(path.display().to_string())),
-        Err(std::fs::TryLockError::Error(e)) => Err(GcError::LockFile(path, e)),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+            Err(GcError::Locked(path.display().to_string()))
+        }
+        Err(e) => Err(GcError::LockFile(path, e.into())),
     }
 }
 

@@ -166,7 +166,7 @@ fn gc_deletes_exactly_the_idle_commits_files() {
             Box::new(conn)
         } else {
             let f = fs::File::open(data_dir.join("gc.lock")).unwrap();
-            f.try_lock().unwrap();
+            rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
             Box::new(f)
         };
         sql_exec(app, "UPDATE ci_commits SET latest_output_datetime = NULL");
