@@ -3,7 +3,8 @@
 #   bench/gc.sh [N]            (default 100000; BIN=target/release)
 # Seeds N outputs with `qaboard-seed bulk`, gives each its own folder with a
 # 1 KiB file and a manifest listing it, then times `qaboard-server gc
-# --dry-run` and `qaboard-server gc` (wall time, peak RSS from /usr/bin/time).
+# --dry-run`, `qaboard-server gc` (projects' default `after`: 1 month), then
+# every commit but the branch heads (wall time, peak RSS from /usr/bin/time).
 set -euo pipefail
 N=${1:-100000}
 BIN=${BIN:-target/release}
@@ -29,7 +30,7 @@ for (d,) in c.execute("SELECT output_dir_override FROM outputs"):
         f.write(manifest)
 PY
 echo "outputs: $(sqlite3 "$QABOARD_DATABASE_URL" 'SELECT count(*) FROM outputs'), idle commits per project: default 1month"
-for args in "--dry-run" ""; do
+for args in "--dry-run" "" "--project bulk --before 1s --can-delete-reference-branch"; do
   /usr/bin/time -f "gc $args: %e s wall, %M KiB peak RSS" "$BIN/qaboard-server" gc $args
 done
 echo "outputs marked deleted: $(sqlite3 "$QABOARD_DATABASE_URL" 'SELECT count(*) FROM outputs WHERE deleted')"
