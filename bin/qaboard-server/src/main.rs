@@ -28,23 +28,33 @@ fn tune_allocator() {
 
 const USAGE: &str = "usage: qaboard-server [--config FILE] [--no-migrate]\n\
   --config FILE   TOML settings (also QABOARD_CONFIG); QABOARD_* variables override it\n\
-  --no-migrate    do not apply pending database migrations at start";
+  --no-migrate    do not apply pending database migrations at start\n\
+  gc ...          collect the storage of idle commits and exit (`gc --help`)";
 
 struct Args {
     config: Option<String>,
     migrate: bool,
+    /// `gc` and the arguments after it.
+    gc: Option<Vec<String>>,
 }
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
         config: std::env::var("QABOARD_CONFIG").ok(),
         migrate: true,
+        gc: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--config" => args.config = Some(it.next().context("--config needs a file")?),
             "--no-migrate" => args.migrate = false,
+            "gc" if args.gc.is_none() => args.gc = Some(Vec::new()),
+            "-h" | "--help" if args.gc.is_some() => {
+                println!("{}", qaboard_api::gc::GC_USAGE);
+                std::process::exit(0);
+            }
+            _ if args.gc.is_some() => args.gc.iter_mut().for_each(|g| g.push(a.clone())),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -83,6 +93,17 @@ fn run() -> Result<()> {
         }
     }
 
+    if let Some(gc_args) = &args.gc {
+        return gc(&pool, &settings, gc_args);
+    }
+    qaboard_api::gc::spawn_periodic(
+        pool.clone(),
+        qaboard_api::gc::storage_of(&settings)?,
+        settings.storage_root.clone(),
+        settings.data_dir.clone(),
+        settings.gc_interval,
+    );
+
     let addr = settings
         .listen_addr()
         .with_context(|| format!("cannot resolve {}", settings.listen))?;
@@ -103,4 +124,23 @@ fn run() -> Result<()> {
         }
         app.run_until_stopped().await.context("server failed")
     })
+}
+
+/// `qaboard-server gc …`: one garbage collection, its report on standard
+/// output; exit status 1 when another one is running.
+fn gc(pool: &DbPool, settings: &Settings, args: &[String]) -> Result<()> {
+    let request = qaboard_api::gc::GcRequest::parse_args(args).map_err(anyhow::Error::msg)?;
+    let report = qaboard_api::gc::run_gc(
+        pool,
+        &qaboard_api::gc::storage_of(settings)?,
+        &settings.storage_root,
+        &settings.data_dir,
+        &request,
+        chrono::Utc::now(),
+    )?;
+    for e in &report.errors {
+        eprintln!("warning: {e}");
+    }
+    println!("{report}");
+    Ok(())
 }

@@ -13,6 +13,7 @@
 
 pub(crate) mod backend;
 pub mod error;
+pub mod gc;
 pub mod ingest;
 pub mod jobs;
 pub mod json;

@@ -36,6 +36,7 @@
 
 mod delete;
 mod error;
+mod link;
 mod manifest;
 mod write;
 
@@ -50,6 +51,7 @@ use cap_std::fs::Dir;
 
 pub use delete::{Deleted, MANIFESTS};
 pub use error::StorageError;
+pub use link::LinkOutcome;
 pub use manifest::{FileDigest, ManifestLimits};
 pub use write::{DIR_MODE, FILE_MODE};
 

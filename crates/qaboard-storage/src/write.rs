@@ -31,7 +31,7 @@ fn chmod(file: &std::fs::File, mode: u32) -> std::io::Result<()> {
 
 /// Creates `rel` and its missing parents under `root`, chmod-ing each new
 /// folder to [`DIR_MODE`].
-fn mkdirs(root: &Dir, rel: &Path, shown: &Path) -> Result<()> {
+pub(crate) fn mkdirs(root: &Dir, rel: &Path, shown: &Path) -> Result<()> {
     let mut cur = PathBuf::new();
     for c in rel.components() {
         cur.push(c);

@@ -123,6 +123,7 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
 
 pub(crate) mod batch;
 pub(crate) mod commit;
+pub(crate) mod gc;
 pub(crate) mod jobs;
 pub(crate) mod operations;
 pub(crate) mod output;
