@@ -342,6 +342,17 @@ pub fn sha_of_name(
     project: &str,
     name: &str,
 ) -> Result<Option<String>, ApiError> {
+    Ok(project_mirror(conn, mirrors, project)?.and_then(|repo| repo.resolve_name(name).ok()))
+}
+
+/// The existing mirror of `project` (its `data.git.path_with_namespace`, else
+/// the project id or one of its parents), or `None`. Reads the database and
+/// the mirror, never the network.
+fn project_mirror(
+    conn: &mut DbConn,
+    mirrors: &Mirrors,
+    project: &str,
+) -> Result<Option<Repo>, ApiError> {
     let hint = read::project(conn, project)?.and_then(|p| {
         p.data
             .pointer("/git/path_with_namespace")
@@ -349,7 +360,7 @@ pub fn sha_of_name(
             .map(str::to_string)
     });
     let candidates = candidate_repos(hint.as_deref(), project);
-    Ok(open_mirror(mirrors, &candidates).and_then(|repo| repo.resolve_name(name).ok()))
+    Ok(open_mirror(mirrors, &candidates))
 }
 
 /// A project's git mirror as a source of branch heads and tags for the
@@ -380,14 +391,7 @@ pub fn mirror_refs(
     mirrors: &Mirrors,
     project: &str,
 ) -> Result<Option<MirrorRefs>, ApiError> {
-    let hint = read::project(conn, project)?.and_then(|p| {
-        p.data
-            .pointer("/git/path_with_namespace")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    let candidates = candidate_repos(hint.as_deref(), project);
-    Ok(open_mirror(mirrors, &candidates).map(MirrorRefs))
+    Ok(project_mirror(conn, mirrors, project)?.map(MirrorRefs))
 }
 
 #[cfg(test)]
