@@ -29,7 +29,11 @@ pub const COMMITS_PER_PROJECT: i64 = 5;
 
 /// Registers `GET|HEAD /` (used when no `webapp_dir` is set).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(web::get().to(home)));
+    cfg.service(
+        web::resource("/")
+            .route(web::get().to(home))
+            .default_service(web::to(crate::preflight_or_405)),
+    );
 }
 
 type Loaded = Vec<(ProjectSummary, Vec<String>, Vec<CommitTree>)>;

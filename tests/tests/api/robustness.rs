@@ -342,7 +342,10 @@ fn fill(template: &str) -> String {
             _ => {}
         }
     }
-    if matches!(template, "/healthz" | "/metrics" | "/webhook/gitlab") {
+    if matches!(
+        template,
+        "/" | "/healthz" | "/metrics" | "/webhook/gitlab" | "/webhook/github"
+    ) {
         out
     } else {
         format!("/api/v1{out}")
