@@ -232,7 +232,10 @@ fn fuzzed_requests_never_answer_5xx() {
             // A stub of `routes::STUB_ROUTES` answers 501 naming its operation.
             let stub =
                 r.status == 501 && (method == "HEAD" || r.body.contains("not implemented yet: "));
-            if r.status >= 500 && !stub {
+            // Runs need the commit's artifacts, which no fuzzed commit has:
+            // 503 "… no git mirror …" is the documented answer (docs/jobs.md).
+            let unavailable = r.status == 503 && r.body.contains("git mirror");
+            if r.status >= 500 && !stub && !unavailable {
                 failures.push(format!(
                     "{method} {path} {} -> {} {}",
                     b.as_deref()
