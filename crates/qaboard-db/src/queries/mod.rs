@@ -87,6 +87,32 @@ macro_rules! output_cols {
     };
 }
 
+/// The columns of an `OutputRead` row (an output joined with its test
+/// input, JSON columns as stored text), for `outputs LEFT JOIN test_inputs`.
+macro_rules! output_read_cols {
+    () => {
+        (
+            outputs::id,
+            outputs::batch_id,
+            outputs::created_date,
+            outputs::deleted,
+            outputs::output_dir_override,
+            outputs::output_type,
+            outputs::platform,
+            outputs::is_pending,
+            outputs::is_running,
+            outputs::is_failed,
+            json_text!(outputs::configurations, "outputs.configurations"),
+            json_text!(outputs::extra_parameters, "outputs.extra_parameters"),
+            json_text!(outputs::metrics, "outputs.metrics"),
+            json_text!(outputs::data, "outputs.data"),
+            test_inputs::database.nullable(),
+            test_inputs::path.nullable(),
+            input_metadata_text!(),
+        )
+    };
+}
+
 macro_rules! input_cols {
     () => {
         (

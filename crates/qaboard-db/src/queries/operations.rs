@@ -66,25 +66,7 @@ fn batch_outputs(conn: &mut Conn, batch_id: i32) -> Result<Vec<OutputRead>, DbEr
     let mut rows: Vec<OutputRead> = outputs::table
         .left_join(test_inputs::table)
         .filter(outputs::batch_id.eq(batch_id))
-        .select((
-            outputs::id,
-            outputs::batch_id,
-            outputs::created_date,
-            outputs::deleted,
-            outputs::output_dir_override,
-            outputs::output_type,
-            outputs::platform,
-            outputs::is_pending,
-            outputs::is_running,
-            outputs::is_failed,
-            json_text!(outputs::configurations, "outputs.configurations"),
-            json_text!(outputs::extra_parameters, "outputs.extra_parameters"),
-            json_text!(outputs::metrics, "outputs.metrics"),
-            json_text!(outputs::data, "outputs.data"),
-            test_inputs::database.nullable(),
-            test_inputs::path.nullable(),
-            input_metadata_text!(),
-        ))
+        .select(output_read_cols!())
         .load(conn)?;
     rows.sort_unstable_by_key(|o| o.id);
     Ok(rows)

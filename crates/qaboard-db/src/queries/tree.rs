@@ -181,25 +181,7 @@ pub(crate) fn load_batches_with_outputs(
             let rows: Vec<OutputRead> = outputs::table
                 .left_join(test_inputs::table)
                 .filter(outputs::batch_id.eq_any(chunk))
-                .select((
-                    outputs::id,
-                    outputs::batch_id,
-                    outputs::created_date,
-                    outputs::deleted,
-                    outputs::output_dir_override,
-                    outputs::output_type,
-                    outputs::platform,
-                    outputs::is_pending,
-                    outputs::is_running,
-                    outputs::is_failed,
-                    json_text!(outputs::configurations, "outputs.configurations"),
-                    json_text!(outputs::extra_parameters, "outputs.extra_parameters"),
-                    json_text!(outputs::metrics, "outputs.metrics"),
-                    json_text!(outputs::data, "outputs.data"),
-                    test_inputs::database.nullable(),
-                    test_inputs::path.nullable(),
-                    input_metadata_text!(),
-                ))
+                .select(output_read_cols!())
                 .load(conn)?;
             // In id order (sorted here rather than by the database: see below).
             let mut rows = rows;
