@@ -280,3 +280,27 @@ pub fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A temporary folder for a test's files, named by its canonical path (so
+/// paths compare with what the server sees), removed on drop.
+pub struct TempDir {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl TempDir {
+    /// A new empty folder under the system's temporary folder, `tag` in its name.
+    pub fn new(tag: &str) -> TempDir {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("qaboard-{tag}-"))
+            .tempdir()
+            .expect("temporary folder");
+        let path = std::fs::canonicalize(dir.path()).expect("canonical temporary folder");
+        TempDir { _dir: dir, path }
+    }
+
+    /// Its canonical path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}

@@ -5,40 +5,14 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use image::{ImageBuffer, Luma, Rgb, RgbImage};
 use qaboard_api::{ApiConfig, AppState};
 use qaboard_tests::{
-    encode, for_each_backend, for_each_backend_with_state, reference_dir, Client, Resp, TestApp,
+    encode, for_each_backend, for_each_backend_with_state, reference_dir, Client, Resp, TempDir,
+    TestApp,
 };
 use serde_json::{json, Value};
-
-/// A temporary folder (canonical path) removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "qaboard-files-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(fs::canonicalize(&p).unwrap())
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The settings of a server whose only storage root is `root`.
 fn cfg(root: &Path) -> ApiConfig {

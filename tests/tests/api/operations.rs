@@ -7,39 +7,12 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use qaboard_tests::{reference_dir, spawn_app_with_settings, Client, TestApp, TestDb};
+use qaboard_tests::{reference_dir, spawn_app_with_settings, Client, TempDir, TestApp, TestDb};
 use serde_json::{json, Value};
 
 const PROJECT: &str = "acme/smoke";
 const SHA: &str = "1111111111111111111111111111111111111111";
-
-/// A temporary folder removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "qaboard-ops-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(fs::canonicalize(&p).unwrap())
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `f` on each backend with a server whose only storage root is `root`.
 fn with_root(f: impl Fn(&TestApp, &Path)) {

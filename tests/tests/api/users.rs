@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use qaboard_api::AppState;
 use qaboard_settings::Settings;
-use qaboard_tests::{serve, spawn_app_with_settings, TestApp, TestDb};
+use qaboard_tests::{serve, spawn_app_with_settings, TempDir, TestApp, TestDb};
 use serde_json::Value;
 
 /// A response with every `Set-Cookie`.
@@ -112,38 +112,10 @@ fn settings(data_dir: &Path) -> Settings {
 fn each_backend(f: impl Fn(&TestApp, &Path)) {
     for db in TestDb::all() {
         eprintln!("backend: {db:?}");
-        let dir = tempfile_dir();
+        let dir = TempDir::new("users");
         let app = spawn_app_with_settings(db, settings(dir.path()));
         f(&app, dir.path());
     }
-}
-
-/// A temporary folder (the tests crate has no tempfile dependency: a folder under the OS's
-/// temporary directory, removed on drop).
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempfile_dir() -> TempDir {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let p = std::env::temp_dir().join(format!(
-        "qaboard-users-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&p).unwrap();
-    TempDir(p)
 }
 
 fn signup(base: &str, user: &str, password: &str) -> Answer {
@@ -341,7 +313,7 @@ fn werkzeug_hash_is_rehashed_at_first_login() {
 fn two_server_processes_share_sessions() {
     for db in TestDb::all() {
         eprintln!("backend: {db:?}");
-        let dir = tempfile_dir();
+        let dir = TempDir::new("users");
         let url = db.url.clone();
         let a = spawn_app_with_settings(db, settings(dir.path()));
         // Another process: its own pool, limiter and signer, same database and data folder (so
@@ -369,7 +341,7 @@ fn two_server_processes_share_sessions() {
 
 #[test]
 fn failed_logins_are_rate_limited() {
-    let dir = tempfile_dir();
+    let dir = TempDir::new("users");
     let app = spawn_app_with_settings(TestDb::sqlite(), settings(dir.path()));
     let mut statuses = Vec::new();
     for _ in 0..12 {
@@ -393,7 +365,7 @@ fn failed_logins_are_rate_limited() {
 
 #[test]
 fn cookies_are_secure_behind_https() {
-    let dir = tempfile_dir();
+    let dir = TempDir::new("users");
     let s = Settings {
         url: Some("https://qa.example.com".into()),
         secret_key: Some("k".repeat(40).into()),
@@ -472,7 +444,7 @@ fn ldap_login_creates_the_user() {
     let v = |k: &str| Some(slapd.vars[k].clone());
     for db in TestDb::all() {
         eprintln!("backend: {db:?}");
-        let dir = tempfile_dir();
+        let dir = TempDir::new("users");
         let s = Settings {
             ldap_enabled: Some("true".into()),
             ldap_host: v("QABOARD_TEST_LDAP_HOST"),

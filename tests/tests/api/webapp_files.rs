@@ -2,41 +2,10 @@
 //! named test-group files, on every backend.
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use qaboard_api::ApiConfig;
-use qaboard_tests::{encode, for_each_backend, reference_dir, Client, Resp, TestApp};
+use qaboard_tests::{encode, for_each_backend, reference_dir, Client, Resp, TempDir, TestApp};
 use serde_json::{json, Value};
-
-/// A temporary folder removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let p = std::env::temp_dir().join(format!(
-            "qaboard-webapp-{tag}-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        fs::create_dir_all(&p).unwrap();
-        // Canonical, so that paths compare with what the server sees.
-        TempDir(fs::canonicalize(&p).unwrap())
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn write(path: &Path, content: &[u8]) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
