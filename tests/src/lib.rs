@@ -154,6 +154,7 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     token: Option<String>,
+    cookie: Option<String>,
 }
 
 impl Client {
@@ -171,12 +172,19 @@ impl Client {
                 .build(),
             base: base.to_string(),
             token: None,
+            cookie: None,
         }
     }
 
     /// Sends `Authorization: Bearer <token>` from now on.
     pub fn with_token(mut self, token: &str) -> Client {
         self.token = Some(token.to_string());
+        self
+    }
+
+    /// Sends `Cookie: <cookie>` (e.g. `qaboard_session=…`) from now on.
+    pub fn with_cookie(mut self, cookie: &str) -> Client {
+        self.cookie = Some(cookie.to_string());
         self
     }
 
@@ -187,6 +195,9 @@ impl Client {
             .request(method, &format!("{}{}", self.base, path));
         if let Some(t) = &self.token {
             req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        if let Some(c) = &self.cookie {
+            req = req.set("Cookie", c);
         }
         let result = match body {
             Some(b) => req.set("Content-Type", "application/json").send_bytes(b),

@@ -24,6 +24,7 @@ use crate::auth::WriteAccess;
 use crate::body::JsonBody;
 use crate::fields::{check_commit_id, Fields};
 use crate::state::AppState;
+use crate::users::CurrentUser;
 use crate::{run_db, ApiError};
 
 /// Query of the deletions (axios sends booleans as `true`/`false`).
@@ -226,9 +227,11 @@ async fn run_deletion(
 /// `POST /api/v1/batch/rename/` `{id, label}`
 pub async fn rename_batch(
     _: WriteAccess,
+    user: CurrentUser,
     state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let by = user.action("rename");
     let f = Fields(&body.0);
     let id = body_id(&f)?;
     let label = f.required_str("label")?.to_string();
@@ -240,6 +243,7 @@ pub async fn rename_batch(
             BatchId(id),
             &label,
             &cfg.storage_root,
+            by.as_ref(),
         ))
     })
     .await?;
@@ -252,9 +256,11 @@ pub async fn rename_batch(
 /// `POST /api/v1/batch/move/` `{id, label, filter?}`
 pub async fn move_batch(
     _: WriteAccess,
+    user: CurrentUser,
     state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let by = user.action("move");
     let f = Fields(&body.0);
     let id = body_id(&f)?;
     let label = f.required_str("label")?.to_string();
@@ -262,7 +268,13 @@ pub async fn move_batch(
     let pool = state.pool.clone();
     let r = run_db(move || {
         let mut conn = pool.get()?;
-        Ok(ops::move_batch(&mut conn, BatchId(id), &label, &filter))
+        Ok(ops::move_batch(
+            &mut conn,
+            BatchId(id),
+            &label,
+            &filter,
+            by.as_ref(),
+        ))
     })
     .await?;
     match r {
@@ -279,10 +291,12 @@ pub async fn move_batch(
 /// `DELETE /api/v1/batch/<id>/?soft=&only_failed=&filter=`
 pub async fn delete_batch(
     _: WriteAccess,
+    user: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
     q: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let by = user.action("delete-batch");
     let id = path_id("batch", &id)?;
     let soft = flag("soft", q.soft.as_deref())?;
     let only_failed = flag("only_failed", q.only_failed.as_deref())?;
@@ -301,7 +315,7 @@ pub async fn delete_batch(
         &state,
         pattern,
         "the outputs were deleted",
-        move |conn, root| ops::delete_batch(conn, BatchId(id), what, root),
+        move |conn, root| ops::delete_batch(conn, BatchId(id), what, root, by.as_ref()),
     )
     .await
 }
@@ -309,14 +323,16 @@ pub async fn delete_batch(
 /// `DELETE /api/v1/output/<id>/[?soft=true]`
 pub async fn delete_output(
     _: WriteAccess,
+    user: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
     q: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let by = user.action("delete-output");
     let id = path_id("output", &id)?;
     let soft = flag("soft", q.soft.as_deref())?;
     run_deletion(&state, None, "the output was deleted", move |conn, root| {
-        ops::delete_output(conn, OutputId(id), soft, root)
+        ops::delete_output(conn, OutputId(id), soft, root, by.as_ref())
     })
     .await
 }
@@ -324,9 +340,11 @@ pub async fn delete_output(
 /// `DELETE /api/v1/commit/[<project path>/]<sha>/batches/`
 pub async fn delete_commit_batches(
     _: WriteAccess,
+    user: CurrentUser,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let by = user.action("delete-commit-batches");
     let path = path.trim_matches('/').to_string();
     let (project, sha) = match path.rsplit_once('/') {
         Some((p, s)) => (Some(p.trim_end_matches('/').to_string()), s.to_string()),
@@ -350,7 +368,7 @@ pub async fn delete_commit_batches(
         let extra = refs
             .as_ref()
             .map(|r| r as &dyn qaboard_model::milestone::RefResolver);
-        ops::delete_commit_batches(conn, project.as_deref(), &sha, root, extra)
+        ops::delete_commit_batches(conn, project.as_deref(), &sha, root, extra, by.as_ref())
     })
     .await
 }

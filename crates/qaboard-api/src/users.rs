@@ -8,15 +8,16 @@
 //!
 //! # Recording who did a write
 //!
-//! A handler that writes on behalf of the webapp takes `user: CurrentUser` and, when
-//! [`CurrentUser::user_name`] is `Some`, stores it where the original did (`data.user` of a
-//! batch or output it creates or changes). No endpoint requires a login (OPERATIONS.md §6);
-//! `auth.write_tokens` still gates writes through `WriteAccess`, which is independent:
+//! A handler that writes on behalf of the webapp takes `user: CurrentUser` and passes
+//! [`CurrentUser::action`] to the db write, which records it in the same transaction as
+//! `data.last_action` of the closest surviving row (the table in `qaboard_model::action`).
+//! No endpoint requires a login (OPERATIONS.md §6); `auth.write_tokens` still gates writes
+//! through `WriteAccess`, which is independent:
 //!
 //! ```ignore
 //! async fn rename(_w: WriteAccess, user: CurrentUser, /* … */) -> Result<HttpResponse, ApiError> {
-//!     if let Some(name) = user.user_name() { data.insert("user".into(), name.into()); }
-//!     /* … */
+//!     let by = user.action("rename");
+//!     run_db(move || ops::rename_batch(&mut conn, id, &label, root, by.as_ref())).await
 //! }
 //! ```
 use std::path::PathBuf;
@@ -161,6 +162,13 @@ impl CurrentUser {
     /// The logged-in user's `user_name` (what the original records as `data.user`).
     pub fn user_name(&self) -> Option<&str> {
         self.0.as_ref().and_then(|l| l.user.user_name.as_deref())
+    }
+
+    /// The write action `name` done now by the logged-in user (to record in `data.last_action`,
+    /// see `qaboard_model::action`); `None` when nobody is logged in.
+    pub fn action(&self, name: &'static str) -> Option<qaboard_model::action::Action> {
+        self.user_name()
+            .map(|u| qaboard_model::action::Action::now(name, u))
     }
 }
 

@@ -9,8 +9,13 @@
 //! the folders whose files the caller must delete AFTER the commit
 //! (see [`Deletion`]): rows are never left unmarked pointing at a folder
 //! whose files are already gone.
+//!
+//! Each takes `by`: the action of a logged-in user, recorded in the same
+//! transaction as `data.last_action` of the closest surviving row (the
+//! table in `qaboard_model::action`); `None` records nothing.
 use std::collections::BTreeMap;
 
+use qaboard_model::action::Action;
 use qaboard_model::filter::OutputFilter;
 use qaboard_model::milestone::{
     self, MilestoneCandidate, MilestoneReason, Milestones, RefResolver,
@@ -121,12 +126,14 @@ pub fn rename_batch(
     id: BatchId,
     label: &str,
     default_root: &str,
+    by: Option<&Action>,
 ) -> Result<(), OperationError> {
     let r = crate::dispatch_tx!(conn, |c, q| q::operations::rename_batch(
         c,
         id.0,
         label,
-        default_root
+        default_root,
+        by
     ));
     match r {
         // A concurrent rename or move took the label first.
@@ -148,9 +155,10 @@ pub fn move_batch(
     id: BatchId,
     label: &str,
     filter: &OutputFilter,
+    by: Option<&Action>,
 ) -> Result<MoveOutcome, OperationError> {
     let r = crate::dispatch_tx!(conn, |c, q| q::operations::move_batch(
-        c, id.0, label, filter
+        c, id.0, label, filter, by
     ));
     match r {
         // An output of the same identity was posted to the destination meanwhile.
@@ -168,9 +176,10 @@ pub fn delete_output(
     id: OutputId,
     soft: bool,
     default_root: &str,
+    by: Option<&Action>,
 ) -> Result<Deletion, OperationError> {
     flatten(crate::dispatch_tx!(conn, |c, q| {
-        q::operations::delete_output(c, id.0, soft, default_root)
+        q::operations::delete_output(c, id.0, soft, default_root, by)
     }))
 }
 
@@ -196,6 +205,7 @@ pub fn delete_batch(
     id: BatchId,
     what: BatchDeletion,
     default_root: &str,
+    by: Option<&Action>,
 ) -> Result<Deletion, OperationError> {
     flatten(crate::dispatch_tx!(conn, |c, q| {
         q::operations::delete_batch(
@@ -205,6 +215,7 @@ pub fn delete_batch(
             what.only_failed,
             what.mark_deleted,
             default_root,
+            by,
         )
     }))
 }
@@ -221,9 +232,10 @@ pub fn delete_commit_batches(
     hexsha: &str,
     default_root: &str,
     extra: Option<&dyn RefResolver>,
+    by: Option<&Action>,
 ) -> Result<Deletion, OperationError> {
     flatten(crate::dispatch_tx!(conn, |c, q| {
-        q::operations::delete_commit_batches(c, project, hexsha, default_root, extra)
+        q::operations::delete_commit_batches(c, project, hexsha, default_root, extra, by)
     }))
 }
 

@@ -7,6 +7,7 @@
 //! so that other Rust tools can depend on it cheaply.
 #![warn(missing_docs)]
 
+pub mod action;
 pub mod aggregate;
 pub mod batch_data;
 pub mod config_merge;

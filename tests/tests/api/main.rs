@@ -6,6 +6,7 @@
 
 mod ingest_support;
 
+mod actions;
 mod auth;
 mod bad_input;
 mod concurrency;

@@ -147,6 +147,7 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
     s
 }
 
+pub(crate) mod action;
 pub(crate) mod batch;
 pub(crate) mod commit;
 pub(crate) mod gc;

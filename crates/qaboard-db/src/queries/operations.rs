@@ -6,11 +6,13 @@
 //! `Ok(Err(_))` (nothing written, so committing is harmless).
 use std::collections::BTreeMap;
 
+use super::action::{record_action, ActionRow};
 use super::batch::get_or_create_batch;
 use super::commit::find_commit_by_id;
 use super::prelude::*;
 use super::project::find_project;
 use crate::operations::{Deletion, MoveOutcome, OutputFiles, Refusal};
+use qaboard_model::action::Action;
 use qaboard_model::filter::{api_json, FilterableOutput, OutputFilter};
 use qaboard_model::milestone::{self, MilestoneCandidate, Milestones};
 use qaboard_model::paths;
@@ -107,6 +109,7 @@ pub(crate) fn rename_batch(
     id: i32,
     label: &str,
     default_root: &str,
+    by: Option<&Action>,
 ) -> Refusable<()> {
     let batch = find_batch_locked(conn, id)?;
     let pending: Vec<i32> = outputs::table
@@ -135,6 +138,9 @@ pub(crate) fn rename_batch(
             batches::batch_dir_override.eq(old_dir),
         ))
         .execute(conn)?;
+    if let Some(a) = by {
+        record_action(conn, ActionRow::Batch(id), a)?;
+    }
     Ok(Ok(()))
 }
 
@@ -159,6 +165,7 @@ pub(crate) fn move_batch(
     id: i32,
     label: &str,
     filter: &OutputFilter,
+    by: Option<&Action>,
 ) -> Refusable<MoveOutcome> {
     let source = find_batch_locked(conn, id)?;
     let Some(commit_id) = source.ci_commit_id else {
@@ -222,6 +229,12 @@ pub(crate) fn move_batch(
         .execute(conn)?;
     }
     let source_deleted = delete_batch_if_empty(conn, id)?;
+    if let Some(a) = by {
+        record_action(conn, ActionRow::Batch(dest.id), a)?;
+        if !source_deleted {
+            record_action(conn, ActionRow::Batch(id), a)?;
+        }
+    }
     Ok(Ok(MoveOutcome {
         destination: dest.id,
         moved,
@@ -260,6 +273,7 @@ pub(crate) fn delete_output(
     id: i32,
     soft: bool,
     default_root: &str,
+    by: Option<&Action>,
 ) -> Refusable<Deletion> {
     let row = for_update!(outputs::table
         .filter(outputs::id.eq(id))
@@ -273,6 +287,7 @@ pub(crate) fn delete_output(
     if row.is_pending {
         return Ok(Err(Refusal::OutputPending(id)));
     }
+    let row_batch = row.batch_id;
     let batch = batches::table
         .filter(batches::id.eq(row.batch_id.unwrap_or_default()))
         .select(batch_cols!())
@@ -293,6 +308,16 @@ pub(crate) fn delete_output(
     } else {
         diesel::delete(outputs::table.filter(outputs::id.eq(id))).execute(conn)?;
     }
+    if let Some(a) = by {
+        let row = match (soft, row_batch) {
+            (true, _) => Some(ActionRow::Output(id)),
+            (false, Some(b)) => Some(ActionRow::Batch(b)),
+            (false, None) => None,
+        };
+        if let Some(row) = row {
+            record_action(conn, row, a)?;
+        }
+    }
     Ok(Ok(Deletion {
         soft,
         outputs: vec![OutputFiles {
@@ -310,6 +335,7 @@ pub(crate) fn delete_batch(
     only_failed: bool,
     mark_deleted: bool,
     default_root: &str,
+    by: Option<&Action>,
 ) -> Refusable<Deletion> {
     lock_batch_exclusively(conn, id)?;
     let batch = find_batch_locked(conn, id)?;
@@ -346,8 +372,16 @@ pub(crate) fn delete_batch(
             diesel::delete(outputs::table.filter(outputs::id.eq_any(chunk))).execute(conn)?;
         }
     }
-    if !soft {
-        delete_batch_if_empty(conn, id)?;
+    let batch_gone = !soft && delete_batch_if_empty(conn, id)?;
+    if let Some(a) = by {
+        let row = match (batch_gone, batch.ci_commit_id) {
+            (false, _) => Some(ActionRow::Batch(id)),
+            (true, Some(c)) => Some(ActionRow::Commit(c)),
+            (true, None) => None,
+        };
+        if let Some(row) = row {
+            record_action(conn, row, a)?;
+        }
     }
     Ok(Ok(Deletion {
         soft,
@@ -402,6 +436,7 @@ pub(crate) fn delete_commit_batches(
     sha: &str,
     default_root: &str,
     extra: Option<&dyn qaboard_model::milestone::RefResolver>,
+    by: Option<&Action>,
 ) -> Refusable<Deletion> {
     let mut q = ci_commits::table
         .filter(ci_commits::hexsha.eq(sha))
@@ -464,9 +499,14 @@ pub(crate) fn delete_commit_batches(
     }
     let mut files = Vec::new();
     for b in &batch_ids {
-        match delete_batch(conn, *b, false, false, false, default_root)? {
+        match delete_batch(conn, *b, false, false, false, default_root, None)? {
             Ok(d) => files.extend(d.outputs),
             Err(refusal) => return Ok(Err(refusal)),
+        }
+    }
+    if let Some(a) = by {
+        for c in &commit_ids {
+            record_action(conn, ActionRow::Commit(*c), a)?;
         }
     }
     Ok(Ok(Deletion {
