@@ -35,6 +35,8 @@ pub fn outbound_settings(s: &Settings) -> Result<OutboundSettings, String> {
             .map(qaboard_outbound::Secret::new),
         gitlab_auth_hosts: parse_gitlab_auth_hosts(gitlab_auth.as_deref().unwrap_or(""))
             .map_err(|e| e.to_string())?,
+        gitlab_logins: qaboard_outbound::parse_gitlab_auth(gitlab_auth.as_deref().unwrap_or(""))
+            .map_err(|e| e.to_string())?,
         jenkins_auth: parse_jenkins_auth(jenkins_auth.as_deref().unwrap_or(""))
             .map_err(|e| e.to_string())?,
         proxy_allowed_hosts: s.proxy_allowed_hosts.clone(),

@@ -14,6 +14,7 @@
 mod error;
 mod fetch;
 mod gitlab;
+mod gitlab_session;
 mod guard;
 mod jenkins;
 mod proxy;
@@ -26,6 +27,9 @@ use bytes::Bytes;
 
 pub use error::{OutboundError, Result};
 pub use gitlab::{GitlabJobBody, GitlabJobQuery, MISSING_TOKEN_ERROR};
+pub use gitlab_session::{
+    parse_gitlab_auth, GitlabLogin, FAILED_LOGIN_TTL, SESSION_COOKIE, SESSION_TTL,
+};
 pub use guard::{is_public, BlockedAddress, GRAVATAR_HOSTS};
 pub use jenkins::{JenkinsStatus, JenkinsTrigger, MISSING_BUILD_URL_ERROR};
 pub use proxy::{proxy_url_from_query, PROXY_FORWARDED_HEADERS};
@@ -66,6 +70,7 @@ pub struct Outbound {
     guard: guard::Guard,
     settings: Arc<OutboundSettings>,
     cache: proxy::ProxyCache,
+    sessions: gitlab_session::SessionCache,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -97,6 +102,7 @@ impl Outbound {
             guard,
             settings: Arc::new(settings),
             cache,
+            sessions: gitlab_session::new_session_cache(),
         })
     }
 

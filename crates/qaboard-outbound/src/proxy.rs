@@ -110,8 +110,13 @@ impl Outbound {
             max_bytes: limits.proxy_max_bytes,
             follow_redirects: true,
         };
+        let mut request = Outgoing::get(url);
+        // A `GITLAB_AUTH` host gets its session cookie (dropped if a redirect leaves it).
+        if let Some(cookie) = self.gitlab_session_cookie(&request.url).await {
+            request.headers.insert(reqwest::header::COOKIE, cookie);
+        }
         let fetched = self
-            .fetch(Outgoing::get(url), policy, proxy_refusal)
+            .fetch(request, policy, proxy_refusal)
             .await
             .map_err(|e| match e {
                 // A name resolving to private addresses is refused like any other target.

@@ -106,6 +106,9 @@ pub struct OutboundSettings {
     pub gitlab_access_token: Option<Secret>,
     /// Hosts of `GITLAB_AUTH`: the avatar proxy may reach them.
     pub gitlab_auth_hosts: Vec<String>,
+    /// The credentials of `GITLAB_AUTH` (see [`crate::parse_gitlab_auth`]): the avatar proxy
+    /// signs in to these hosts and sends their session cookie.
+    pub gitlab_logins: Vec<crate::GitlabLogin>,
     /// Jenkins credentials per host name (`JENKINS_AUTH`). Only these hosts get Jenkins calls.
     pub jenkins_auth: BTreeMap<String, JenkinsCredentials>,
     /// Extra hosts both proxies may reach. Being listed also allows loopback/private addresses.
@@ -134,9 +137,9 @@ pub fn parse_jenkins_auth(json: &str) -> Result<BTreeMap<String, JenkinsCredenti
     })
 }
 
-/// Reads the host names of `GITLAB_AUTH` (JSON `{host: {user, password, type?, http?}}`); the
-/// credentials themselves are not used (the original scraped a session cookie with them; we only
-/// allow the hosts). An empty string means none.
+/// Reads the host names of `GITLAB_AUTH` (JSON `{host: {user, password, type?, http?}}`), which
+/// the avatar proxy may reach; the credentials are read by [`crate::parse_gitlab_auth`]. An
+/// empty string means none.
 ///
 /// Errors: [`OutboundError::Internal`] when it is not a JSON object.
 pub fn parse_gitlab_auth_hosts(json: &str) -> Result<Vec<String>> {

@@ -142,7 +142,7 @@ pub struct Settings {
     /// Write authentication.
     pub auth: Auth,
     /// `GITLAB_AUTH`: JSON `{host: {user, password, type?, http?}}`; the avatar proxy may reach
-    /// these hosts (the credentials themselves are not used).
+    /// these hosts and signs in to them with these credentials for their session cookie.
     pub gitlab_auth: Option<SecretString>,
     /// `JENKINS_AUTH`: JSON `{host: {user, token, crumb}}`; only these hosts get Jenkins calls.
     pub jenkins_auth: Option<SecretString>,

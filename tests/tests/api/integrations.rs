@@ -439,3 +439,90 @@ fn jenkins_builds_with_credentials_only() {
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(other.seen().is_empty());
 }
+
+/// A fake GitLab whose avatar needs a signed-in `_gitlab_session` (as a private project's).
+fn private_gitlab() -> Fake {
+    const FORMS: &str = r#"<html><body>
+      <form id="new_ldap_user" action="/users/auth/ldapmain/callback" method="post">
+        <input type="hidden" name="authenticity_token" value="ldap-token"></form>
+      <form class="new_user" id="new_user" action="/users/sign_in" method="post">
+        <input type="hidden" name="authenticity_token" value="csrf+token/=" autocomplete="off">
+        <input name="user[login]"></form></body></html>"#;
+    Fake::start(|req| {
+        let cookie = req.header("cookie").unwrap_or("").to_string();
+        let body = String::from_utf8_lossy(&req.body).to_string();
+        match (req.method.as_str(), req.target.as_str()) {
+            ("GET", "/users/sign_in") => (
+                200,
+                vec![
+                    h("Content-Type", "text/html"),
+                    h("Set-Cookie", "_gitlab_session=anonymous; path=/; HttpOnly"),
+                ],
+                FORMS.as_bytes().to_vec(),
+            ),
+            ("POST", "/users/sign_in") => {
+                let good = body.contains("username=bot")
+                    && body.contains("password=s3cret%26")
+                    && body.contains("authenticity_token=csrf%2Btoken%2F%3D")
+                    && cookie.contains("_gitlab_session=anonymous");
+                if good {
+                    (
+                        302,
+                        vec![
+                            h("Location", "/"),
+                            h("Set-Cookie", "_gitlab_session=signed-in; path=/; HttpOnly"),
+                        ],
+                        vec![],
+                    )
+                } else {
+                    (
+                        200,
+                        vec![h("Content-Type", "text/html")],
+                        FORMS.as_bytes().to_vec(),
+                    )
+                }
+            }
+            ("GET", t)
+                if t.starts_with("/uploads/avatar.png")
+                    && cookie.contains("_gitlab_session=signed-in") =>
+            {
+                (
+                    200,
+                    vec![h("Content-Type", "image/png")],
+                    b"private".to_vec(),
+                )
+            }
+            _ => (404, vec![], b"not found".to_vec()),
+        }
+    })
+}
+
+#[test]
+fn gitlab_auth_signs_in_once_for_private_avatars() {
+    for (password, expect) in [("s3cret&", 200), ("wrong", 404)] {
+        let gitlab = private_gitlab();
+        let auth = json!({gitlab.host(): {"user": "bot", "password": password, "http": true}});
+        let settings = Settings {
+            gitlab_auth: Some(auth.to_string().into()),
+            // Loopback must still be allowed explicitly.
+            proxy_allowed_hosts: vec![gitlab.host()],
+            ..Settings::default()
+        };
+        let app = spawn_app_with_settings(TestDb::sqlite(), settings);
+        let c = Client::new(&app);
+        for name in ["avatar.png", "avatar.png?s=40"] {
+            let r = c.get(&format!(
+                "/api/v1/gitlab/proxy?url={}",
+                gitlab.url(&format!("/uploads/{name}"))
+            ));
+            assert_eq!(r.status, expect, "{password}: {}", r.body);
+            if expect == 200 {
+                assert_eq!(r.body, "private");
+                assert_eq!(r.header("set-cookie"), None);
+            }
+        }
+        // One sign-in for both images, also after a refused one (not retried at once).
+        let sign_ins = gitlab.seen().iter().filter(|s| s.method == "POST").count();
+        assert_eq!(sign_ins, 1, "{:?}", gitlab.seen());
+    }
+}
