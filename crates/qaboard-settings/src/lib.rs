@@ -5,7 +5,9 @@
 //! in the lowest crate that needs it), an optional TOML file, then
 //! `QABOARD_<KEY>` environment variables (`QABOARD_AUTH__WRITE_TOKENS` for
 //! `[auth] write_tokens`), then the original deployment's unprefixed
-//! `GITLAB_HOST` / `GITLAB_ACCESS_TOKEN`. Key names follow OPERATIONS.md
+//! `GITLAB_HOST` / `GITLAB_ACCESS_TOKEN`. Every key can also be written in
+//! its section (`[database] url`, `QABOARD_DATABASE__URL`; the table in
+//! [`sections::SECTIONS`]); the flat names stay valid. Key names follow OPERATIONS.md
 //! ("Decisions"); every key is documented in `docs/configuration.md`.
 //!
 //! Secrets (`db_password`, `gitlab_access_token`, `gitlab_webhook_secret`,
@@ -17,6 +19,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use qaboard_db::DbParts;
+
+pub mod sections;
 pub use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -254,6 +258,21 @@ pub const DEFAULT_BODY_MEMORY: usize = 128 * 1024 * 1024;
 /// Default of `body_memory_wait_secs`.
 pub const DEFAULT_BODY_MEMORY_WAIT_SECS: u64 = 10;
 
+/// The `QABOARD_*` variables as a source (`__` between section and key, `,` between list items).
+fn environment() -> config::Environment {
+    let mut env = config::Environment::with_prefix("QABOARD")
+        .prefix_separator("_")
+        .separator("__")
+        .list_separator(",")
+        .with_list_parse_key("auth.write_tokens")
+        .with_list_parse_key("storage_roots")
+        .with_list_parse_key("proxy_allowed_hosts");
+    for key in sections::LIST_KEYS {
+        env = env.with_list_parse_key(key);
+    }
+    env.try_parsing(true)
+}
+
 fn invalid(key: &'static str, var: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
         key,
@@ -268,22 +287,13 @@ impl Settings {
     pub fn load(file: Option<&str>) -> Result<Settings, SettingsError> {
         let mut b = config::Config::builder();
         if let Some(f) = file {
-            b = b.add_source(
+            b = b.add_source(sections::Sectioned(
                 config::File::with_name(f)
                     .format(config::FileFormat::Toml)
                     .required(true),
-            );
+            ));
         }
-        b = b.add_source(
-            config::Environment::with_prefix("QABOARD")
-                .prefix_separator("_")
-                .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("auth.write_tokens")
-                .with_list_parse_key("storage_roots")
-                .with_list_parse_key("proxy_allowed_hosts")
-                .try_parsing(true),
-        );
+        b = b.add_source(sections::Sectioned(environment()));
         // Variables of the original deployment without our prefix.
         for (var, key) in [
             ("GITLAB_HOST", "gitlab_host"),
