@@ -157,6 +157,7 @@ impl LocalRunner {
             argv,
             cwd: spec.cwd.clone(),
             log_file: spec.log_file.clone(),
+            user: None,
         };
         let (tx, rx) = mpsc::channel();
         let limit = self.config.job_time_limit;

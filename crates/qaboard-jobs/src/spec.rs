@@ -161,6 +161,10 @@ pub struct JobRecord {
     pub cwd: PathBuf,
     /// Log file receiving the job's stdout and stderr.
     pub log_file: PathBuf,
+    /// The logged-in webapp user who started the job (issue 14), set by the
+    /// caller; absent for anonymous requests and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// `.envrc` files of `dir` and its ancestors that exist, outermost first

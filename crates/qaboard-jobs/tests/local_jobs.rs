@@ -255,6 +255,7 @@ fn forged(fx: &Fixture, pgid: i32, start_ticks: u64) -> JobRecord {
         argv: vec![],
         cwd: fx.root().into(),
         log_file: fx.root().join("log"),
+        user: None,
     }
 }
 
