@@ -15,6 +15,8 @@ mod fuzz;
 mod gc;
 mod integrations;
 mod jobs;
+mod jobs_artifacts;
+mod jobs_cli_e2e;
 mod json_numbers;
 mod operations;
 mod replay;
