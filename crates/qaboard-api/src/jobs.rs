@@ -31,7 +31,8 @@ use crate::{run_db, ApiError, AppState};
 
 /// The jobs settings out of the process's settings: `qa_command` split into
 /// argv words (an operator setting; unbalanced quotes fall back to the whole
-/// text as one program), `job_start_wait_secs`, `max_jobs`,
+/// text as one program), `job_start_wait_secs`, `max_jobs` (held across the
+/// processes sharing `data_dir`, see [`JobsConfig::slots_dir`]),
 /// `job_time_limit_secs` (0: no limit) and the `QA_RUNNERS_LSF_BRIDGE`
 /// environment variable (as the original's runners read it).
 pub fn jobs_config(s: &Settings) -> JobsConfig {
@@ -43,6 +44,9 @@ pub fn jobs_config(s: &Settings) -> JobsConfig {
         qa_command,
         job_start_wait: Duration::from_secs(s.job_start_wait_secs),
         max_jobs: s.max_jobs,
+        // Shared by the server processes that share `data_dir` (OPERATIONS.md
+        // "Decisions": nothing in-process for correctness).
+        slots_dir: Some(s.data_dir.join("job-slots")),
         job_time_limit: (s.job_time_limit_secs > 0)
             .then(|| Duration::from_secs(s.job_time_limit_secs)),
         lsf_bridge: std::env::var("QA_RUNNERS_LSF_BRIDGE")

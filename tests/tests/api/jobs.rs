@@ -185,7 +185,7 @@ pub(crate) struct Run {
 
 /// Posts a finished output of commit `SHA` with the storage under `root`;
 /// returns `(output id, batch id)`.
-fn post_output(
+pub(crate) fn post_output(
     c: &Client,
     env: &Env,
     label: &str,
@@ -228,7 +228,7 @@ fn for_each_backend_with(env_of: impl Fn() -> (Env, usize), f: impl Fn(&TestApp,
     }
 }
 
-fn with_artifacts(max_jobs: usize) -> (Env, usize) {
+pub(crate) fn with_artifacts(max_jobs: usize) -> (Env, usize) {
     let env = Env::new();
     std::fs::create_dir_all(env.artifacts()).unwrap();
     std::fs::write(env.root.join(".envrc"), "export FROM_ENVRC=yes\n").unwrap();
@@ -425,7 +425,7 @@ fn missing_artifacts_answer_503_and_save_artifacts_needs_a_mirror() {
     );
 }
 
-fn gone(pid: i32) -> bool {
+pub(crate) fn gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // A zombie waiting for its reaper is gone too.

@@ -17,6 +17,7 @@ mod integrations;
 mod jobs;
 mod jobs_artifacts;
 mod jobs_cli_e2e;
+mod jobs_limits;
 mod json_numbers;
 mod operations;
 mod replay;
