@@ -28,13 +28,13 @@ pub struct CheckoutLock {
 }
 
 impl CheckoutLock {
-    /// The checkout folder (it may not exist yet).
+    /// The checkout folder, absolute (it may not exist yet).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The folder holding every checkout (`<git_dir>/.worktrees`); the only
-    /// folder callers should delete in.
+    /// The folder holding every checkout (`<git_dir>/.worktrees`, absolute);
+    /// the only folder callers should delete in.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -63,7 +63,9 @@ impl Mirrors {
     pub fn lock_checkout(&self, repo: &str, sha: &str) -> Result<CheckoutLock> {
         let repo_path = self.path(repo)?;
         check_sha(sha)?;
-        let root = self.checkouts_root();
+        // Absolute, so that callers can confine deletions to `root` (a relative
+        // `git_dir` is resolved against the current directory, as git does).
+        let root = std::path::absolute(self.checkouts_root())?;
         let path = root.join(repo).join(sha);
         let lock_path = root.join(".locks").join(repo).join(format!("{sha}.lock"));
         std::fs::create_dir_all(lock_path.parent().expect("lock path has a parent"))?;

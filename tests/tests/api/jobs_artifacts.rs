@@ -253,6 +253,26 @@ fn concurrent_save_artifacts_of_one_commit_each_get_an_intact_checkout() {
 }
 
 #[test]
+fn a_checkout_left_by_a_crash_is_replaced() {
+    each_backend(4, |app, f| {
+        let c = Client::new(app);
+        f.post_output(&c, "default");
+        // What a server killed mid-way leaves: a folder git does not know.
+        std::fs::create_dir_all(f.checkout().join("junk")).unwrap();
+        std::fs::write(f.checkout().join("junk/file"), "x").unwrap();
+        let r = c.post(
+            "/api/v1/commit/save-artifacts/",
+            &json!({"hexsha": f.sha, "project": "acme/smoke"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let runs = save_artifacts_runs(f);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].head, f.sha);
+        assert!(!f.checkout().exists());
+    });
+}
+
+#[test]
 fn redo_restores_missing_artifacts_first() {
     each_backend(4, |app, f| {
         let c = Client::new(app);
