@@ -7,8 +7,11 @@
 //! the request waits `job_start_wait_secs` for an early failure (500 with the
 //! log tail), then answers. Job records go to `batch.data.server_jobs[command_id]`
 //! so that any server process on the same host can stop them.
-//! Errors: `max_jobs` reached → 429; a folder outside the storage roots → 403;
-//! commit artifacts missing → 503 (restoring them needs a git mirror, not wired here).
+//! Errors: `max_jobs` reached → 429; a folder outside the storage roots → 403.
+//! A redo whose commit artifacts are missing restores them first (`crate::artifacts`,
+//! as the original's `Batch.redo`); when that fails, its error answers (503 no mirror…).
+//! The logged-in webapp user (if any) is recorded in the job records (`user`)
+//! and, for a stop, in `batch.data.stopped` (issue 14).
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,11 +26,13 @@ use serde_json::{json, Map, Value};
 use crate::auth::WriteAccess;
 use crate::body::{JsonBody, OptionalJsonBody};
 use crate::fields::Fields;
+use crate::users::CurrentUser;
 use crate::{run_db, ApiError, AppState};
 
 /// The jobs settings out of the process's settings: `qa_command` split into
 /// argv words (an operator setting; unbalanced quotes fall back to the whole
-/// text as one program), `job_start_wait_secs`, `max_jobs`,
+/// text as one program), `job_start_wait_secs`, `max_jobs` (held across the
+/// processes sharing `data_dir`, see [`JobsConfig::slots_dir`]),
 /// `job_time_limit_secs` (0: no limit) and the `QA_RUNNERS_LSF_BRIDGE`
 /// environment variable (as the original's runners read it).
 pub fn jobs_config(s: &Settings) -> JobsConfig {
@@ -39,6 +44,9 @@ pub fn jobs_config(s: &Settings) -> JobsConfig {
         qa_command,
         job_start_wait: Duration::from_secs(s.job_start_wait_secs),
         max_jobs: s.max_jobs,
+        // Shared by the server processes that share `data_dir` (OPERATIONS.md
+        // "Decisions": nothing in-process for correctness).
+        slots_dir: Some(s.data_dir.join("job-slots")),
         job_time_limit: (s.job_time_limit_secs > 0)
             .then(|| Duration::from_secs(s.job_time_limit_secs)),
         lsf_bridge: std::env::var("QA_RUNNERS_LSF_BRIDGE")
@@ -64,6 +72,7 @@ pub(crate) fn error_500(error: Value) -> HttpResponse {
 
 /// A batch and where its commit lives.
 struct BatchPlace {
+    project: Option<Project>,
     commit: CiCommit,
     batch: Batch,
     paths: CommitPaths,
@@ -79,6 +88,7 @@ fn load_batch(
             .ok_or_else(|| ApiError::NotFound(format!("no batch has the id {}", id.0)))?;
     let paths = paths::commit_paths_of(project.as_ref(), &commit, &state.config.storage_root);
     Ok(BatchPlace {
+        project,
         commit,
         batch,
         paths,
@@ -96,20 +106,39 @@ fn confined(state: &AppState, what: &str, dir: &str) -> Result<PathBuf, ApiError
     }
 }
 
-/// The artifacts folder of the commit, which must exist: restoring it
-/// (`qa save-artifacts` in a worktree of the git mirror, §4.3) is not wired
-/// on this server yet, so a missing one answers 503.
-fn artifacts_dir(state: &AppState, place: &BatchPlace) -> Result<PathBuf, ApiError> {
-    let dir = confined(state, "artifacts", &place.paths.artifacts_dir)?;
+/// The artifacts folder of the commit. When it is missing it is restored
+/// first (`qa save-artifacts` in a worktree of the git mirror, §4.3, as the
+/// original's `Batch.redo`), recording `user`; a failed restore answers
+/// with its error (`Err(Ok(response))` for the 500 JSON with the log tail).
+async fn artifacts_dir(
+    state: &AppState,
+    place: &BatchPlace,
+    user: Option<&str>,
+) -> Result<PathBuf, Result<HttpResponse, ApiError>> {
+    let dir = confined(state, "artifacts", &place.paths.artifacts_dir).map_err(Err)?;
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    log::info!(
+        "restoring the artifacts of commit {} ({}) before a redo",
+        place.commit.hexsha,
+        dir.display()
+    );
+    let target = crate::artifacts::Target::of(state, place.project.as_ref(), &place.commit);
+    if let Err(failure) =
+        crate::artifacts::restore_and_mark(state, target, user.map(str::to_string)).await
+    {
+        return Err(failure.respond());
+    }
     if dir.is_dir() {
         Ok(dir)
     } else {
-        Err(ApiError::Unavailable(format!(
-            "the artifacts of commit {} are missing ({}) and no git mirror is available to \
-             restore them: re-run your CI pipeline, or `qa --ci save-artifacts`",
+        Err(Err(ApiError::Unavailable(format!(
+            "the artifacts of commit {} are still missing ({}) after `qa save-artifacts` ran: \
+             re-run your CI pipeline, or `qa --ci save-artifacts`",
             place.commit.hexsha,
             dir.display()
-        )))
+        ))))
     }
 }
 
@@ -160,13 +189,15 @@ fn redo_spec(
     Ok(spec)
 }
 
-/// Starts `specs` (one command id) and stores their records in the batch.
+/// Starts `specs` (one command id) and stores their records in the batch,
+/// each with `user` (the logged-in webapp user, issue 14) when given.
 /// Returns the first start error, if any (the records of the others are kept).
 pub(crate) async fn start_and_record(
     state: &AppState,
     batch: BatchId,
     command_id: &str,
     specs: Vec<JobSpec>,
+    user: Option<&str>,
 ) -> Result<Result<(), JobError>, ApiError> {
     let runner = state.jobs.clone();
     let results = match web::block(move || runner.start_many(&specs)).await? {
@@ -177,8 +208,12 @@ pub(crate) async fn start_and_record(
     let mut first_error = None;
     for r in results {
         match r {
-            Ok(record) => records
-                .push(serde_json::to_value(record).map_err(|e| ApiError::Internal(Box::new(e)))?),
+            Ok(mut record) => {
+                record.user = user.map(str::to_string);
+                records.push(
+                    serde_json::to_value(record).map_err(|e| ApiError::Internal(Box::new(e)))?,
+                )
+            }
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -226,6 +261,7 @@ fn batch_id(body: &Map<String, Value>) -> Result<BatchId, ApiError> {
 /// `qa` exits non-zero within `job_start_wait_secs`.
 pub async fn redo_output(
     _: WriteAccess,
+    user: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
     _body: OptionalJsonBody,
@@ -245,10 +281,21 @@ pub async fn redo_output(
             "Please wait for the Output to finish running before redoing it".into(),
         ));
     }
-    let cwd = artifacts_dir(&state, &place)?;
+    let cwd = match artifacts_dir(&state, &place, user.user_name()).await {
+        Ok(dir) => dir,
+        Err(answer) => return answer,
+    };
     let command_id = new_command_id();
     let spec = redo_spec(&state, &place, &cwd, &output, &command_id)?;
-    match start_and_record(&state, BatchId(place.batch.id), &command_id, vec![spec]).await? {
+    match start_and_record(
+        &state,
+        BatchId(place.batch.id),
+        &command_id,
+        vec![spec],
+        user.user_name(),
+    )
+    .await?
+    {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "OK", "command_id": command_id}))),
         Err(e) => job_error(e),
     }
@@ -260,6 +307,7 @@ pub async fn redo_output(
 /// 200 `{"status":"OK","command_id","started"}`; errors as [`redo_output`].
 pub async fn redo_batch(
     _: WriteAccess,
+    user: CurrentUser,
     state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -287,13 +335,16 @@ pub async fn redo_batch(
         return Ok(HttpResponse::Ok()
             .json(json!({"status": "OK", "command_id": command_id, "started": 0})));
     }
-    let cwd = artifacts_dir(&state, &place)?;
+    let cwd = match artifacts_dir(&state, &place, user.user_name()).await {
+        Ok(dir) => dir,
+        Err(answer) => return answer,
+    };
     let specs = selected
         .iter()
         .map(|o| redo_spec(&state, &place, &cwd, o, &command_id))
         .collect::<Result<Vec<_>, _>>()?;
     let started = specs.len();
-    match start_and_record(&state, id, &command_id, specs).await? {
+    match start_and_record(&state, id, &command_id, specs, user.user_name()).await? {
         Ok(()) => Ok(HttpResponse::Ok()
             .json(json!({"status": "OK", "command_id": command_id, "started": started}))),
         Err(e @ (JobError::TooMany { .. } | JobError::InvalidValue { .. })) => job_error(e),
@@ -312,6 +363,7 @@ pub async fn redo_batch(
 /// outputs untouched.
 pub async fn stop_batch(
     _: WriteAccess,
+    user: CurrentUser,
     state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -347,25 +399,20 @@ pub async fn stop_batch(
         return Ok(error_500(json!(messages)));
     }
     let pool = state.pool.clone();
-    run_db(move || Ok(db_jobs::settle_stopped(&mut pool.get()?, id)?)).await?;
+    let stopped_by = user
+        .user_name()
+        .map(|name| json!({"user": name, "at": chrono::Utc::now().to_rfc3339()}));
+    run_db(move || {
+        let mut conn = pool.get()?;
+        db_jobs::settle_stopped(&mut conn, id)?;
+        if let Some(stopped) = stopped_by {
+            db_jobs::record_in_batch_data(&mut conn, id, "stopped", &stopped)?;
+        }
+        Ok(())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
-/// `POST /api/v1/commit/save-artifacts/` `{hexsha, project}` (§4.3): needs a
-/// worktree of the project's git mirror, which this server does not wire yet:
-/// 400 for a malformed body, else 503 `{"error": "no git mirror …"}`.
-pub async fn save_artifacts(
-    _: WriteAccess,
-    _state: web::Data<AppState>,
-    body: JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let f = Fields(&body.0);
-    let sha = f.required_str("hexsha")?;
-    crate::fields::check_commit_id("hexsha", sha)?;
-    f.required_str("project")?;
-    Err(ApiError::Unavailable(
-        "no git mirror: restoring artifacts needs the project's git mirror, which this server \
-         does not provide yet; re-run your CI pipeline or `qa --ci save-artifacts`"
-            .into(),
-    ))
-}
+/// `POST /api/v1/commit/save-artifacts/`: see [`crate::artifacts::save_artifacts`].
+pub use crate::artifacts::save_artifacts;

@@ -6,6 +6,7 @@
 //! Every path is served with and without a trailing slash (never a redirect)
 //! and every error is a JSON `{"error": "..."}`.
 
+pub mod artifacts;
 pub mod auth;
 pub mod body;
 pub mod cache;

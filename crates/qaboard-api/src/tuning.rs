@@ -249,6 +249,7 @@ fn keep_selected(merged: &Value, selected: &str) -> Value {
 /// unreadable YAML; 503 artifacts missing; 429; 500 early failure with log tail.
 pub async fn start_tuning(
     _: WriteAccess,
+    user: crate::users::CurrentUser,
     state: web::Data<AppState>,
     sha: web::Path<String>,
     query: web::Query<GroupQuery>,
@@ -411,6 +412,7 @@ pub async fn start_tuning(
         qaboard_model::BatchId(batch.id),
         &command_id,
         vec![spec],
+        user.user_name(),
     )
     .await?
     {

@@ -69,3 +69,46 @@ pub fn prepare_tuning_batch(
         .into(),
     )
 }
+
+/// Every commit whose sha is exactly `sha`, in any project, oldest row
+/// first, each with its project (for `POST /api/v1/commit/save-artifacts/`,
+/// OPERATIONS.md §4.3, as the original's query on `hexsha` alone).
+pub fn commits_by_sha(
+    conn: &mut DbConn,
+    sha: &str,
+) -> Result<Vec<(Option<qaboard_model::Project>, qaboard_model::CiCommit)>, DbError> {
+    Ok(
+        crate::dispatch!(conn, |c, q| q::jobs::commits_by_sha(c, sha))?
+            .into_iter()
+            .map(|(p, c)| (p.map(Into::into), c.into()))
+            .collect(),
+    )
+}
+
+/// Marks a commit's artifacts as present again (`deleted = false`) after
+/// they were restored (OPERATIONS.md §4.3); with `user` (a logged-in
+/// webapp user, issue 14) also sets `commit.data.artifacts_restored_by`.
+/// Returns how many rows changed (0: no such commit).
+pub fn mark_commit_restored(
+    conn: &mut DbConn,
+    commit_id: i32,
+    user: Option<&str>,
+) -> Result<usize, DbError> {
+    crate::dispatch_tx!(conn, |c, q| q::jobs::mark_commit_restored(
+        c, commit_id, user
+    ))
+}
+
+/// Sets `batch.data[key] = value` in one transaction (row locked on
+/// PostgreSQL), e.g. who stopped a batch (`data.stopped`, issue 14).
+/// Returns how many rows changed (0: no such batch).
+pub fn record_in_batch_data(
+    conn: &mut DbConn,
+    batch: BatchId,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<usize, DbError> {
+    crate::dispatch_tx!(conn, |c, q| q::jobs::record_in_batch_data(
+        c, batch.0, key, value
+    ))
+}

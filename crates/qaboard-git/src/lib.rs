@@ -96,10 +96,12 @@ mod command;
 mod mirror;
 mod plan;
 mod refs;
+mod worktree;
 
 pub use mirror::{Mirrors, Synced};
 pub use plan::{plan_push, plan_subprojects, PushPlan, SubProjectPlan};
 pub use refs::PREFERRED_BRANCHES;
+pub use worktree::CheckoutLock;
 
 use chrono::{DateTime, FixedOffset, Offset, Utc};
 

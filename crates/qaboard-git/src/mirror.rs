@@ -17,7 +17,7 @@ use crate::{command, GitError, Repo, Result};
 /// only, and never written into a mirror's configuration.
 #[derive(Debug, Clone)]
 pub struct Mirrors {
-    git_dir: PathBuf,
+    pub(crate) git_dir: PathBuf,
     host: String,
     /// Time limit of a first clone (default [`crate::DEFAULT_CLONE_TIMEOUT`]).
     pub clone_timeout: Duration,
@@ -173,7 +173,7 @@ impl Mirrors {
     /// belong to the open file, so they exclude other threads of this
     /// process as well as other processes; the lock is released when the
     /// file is closed (also when the process dies). Lock files are kept.
-    fn lock(&self, path: &Path) -> Result<File> {
+    pub(crate) fn lock(&self, path: &Path) -> Result<File> {
         let relative = path
             .strip_prefix(&self.git_dir)
             .expect("mirror paths are inside git_dir");

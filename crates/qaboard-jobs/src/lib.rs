@@ -23,9 +23,11 @@
 //! - Group listing and save-artifacts use [`LocalRunner::run`] (to completion,
 //!   with a timeout) and store nothing.
 //!
-//! Nothing here keeps state needed for correctness except the per-process
-//! `max_jobs` counter and the time-limit watchers of the jobs this process
-//! started (a job outlives a server restart; it can still be stopped from its record).
+//! Nothing here keeps state needed for correctness except the time-limit
+//! watchers of the jobs this process started (a job outlives a server restart;
+//! it can still be stopped from its record). `max_jobs` is counted per process
+//! and, with [`JobsConfig::slots_dir`], across the processes sharing that
+//! folder (one `flock`ed slot file per running job).
 //! Linux only (`/proc`, process groups).
 #![warn(missing_docs)]
 

@@ -59,12 +59,17 @@ pub struct Completed {
     pub log_tail: String,
 }
 
-/// A counted slot of `max_jobs`, released on drop.
-struct Slot(Arc<AtomicUsize>);
+/// A counted slot of `max_jobs`, released on drop: the per-process counter,
+/// and, with [`JobsConfig::slots_dir`], the `flock` of one slot file (closed
+/// with the `File`).
+struct Slot {
+    running: Arc<AtomicUsize>,
+    _lock: Option<File>,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -157,6 +162,7 @@ impl LocalRunner {
             argv,
             cwd: spec.cwd.clone(),
             log_file: spec.log_file.clone(),
+            user: None,
         };
         let (tx, rx) = mpsc::channel();
         let limit = self.config.job_time_limit;
@@ -284,7 +290,8 @@ impl LocalRunner {
         Ok(self.acquire_n(1)?.pop().expect("one slot"))
     }
 
-    /// `n` slots of `max_jobs`, all or none.
+    /// `n` slots of `max_jobs`, all or none: of this process (counter), and,
+    /// with [`JobsConfig::slots_dir`], of every process sharing that folder.
     fn acquire_n(&self, n: usize) -> Result<Vec<Slot>, JobError> {
         let max = self.config.max_jobs;
         self.running
@@ -292,7 +299,20 @@ impl LocalRunner {
                 (r + n <= max).then_some(r + n)
             })
             .map_err(|running| JobError::TooMany { running, max })?;
-        Ok((0..n).map(|_| Slot(self.running.clone())).collect())
+        let mut slots: Vec<Slot> = (0..n)
+            .map(|_| Slot {
+                running: self.running.clone(),
+                _lock: None,
+            })
+            .collect();
+        if let Some(dir) = &self.config.slots_dir {
+            // On error the slots taken so far are dropped: counter and locks released.
+            let files = lock_slot_files(dir, max, n)?;
+            for (slot, file) in slots.iter_mut().zip(files) {
+                slot._lock = Some(file);
+            }
+        }
+        Ok(slots)
     }
 
     /// The command to spawn and its full argv (for the record).
@@ -373,6 +393,39 @@ impl LocalRunner {
             .process_group(0);
         Ok((command, argv))
     }
+}
+
+/// Takes `n` free slot files among `<dir>/slot-<i>.lock` (`i < max`) with a
+/// non-blocking exclusive `flock` each. `flock` locks belong to the open file
+/// description, so they exclude other processes and other opens in this
+/// process alike, and the kernel releases them when the holder dies.
+/// Errors: [`JobError::TooMany`] (fewer than `n` free; nothing kept), I/O.
+fn lock_slot_files(dir: &Path, max: usize, n: usize) -> Result<Vec<File>, JobError> {
+    use rustix::fs::{flock, FlockOperation};
+    fs::create_dir_all(dir).map_err(|e| JobError::io_path("cannot create", dir, e))?;
+    let mut held = Vec::with_capacity(n);
+    let mut busy = 0;
+    for i in 0..max {
+        if held.len() == n {
+            break;
+        }
+        let path = dir.join(format!("slot-{i}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| JobError::io_path("cannot open", &path, e))?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => held.push(file),
+            Err(rustix::io::Errno::WOULDBLOCK) => busy += 1,
+            Err(e) => return Err(JobError::io_path("cannot lock", &path, e.into())),
+        }
+    }
+    if held.len() < n {
+        return Err(JobError::TooMany { running: busy, max });
+    }
+    Ok(held)
 }
 
 /// Waits for `child`, enforcing the time limit, then reports its status.

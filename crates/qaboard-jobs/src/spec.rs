@@ -18,8 +18,15 @@ pub struct JobsConfig {
     pub qa_command: Vec<String>,
     /// How long [`crate::LocalRunner::start`] waits for an early failure (default 10 s).
     pub job_start_wait: Duration,
-    /// Most jobs started by this server process running at once (default 8).
+    /// Most jobs started by this server process running at once (default 8);
+    /// with [`JobsConfig::slots_dir`], by every process sharing that folder.
     pub max_jobs: usize,
+    /// A folder shared by the server processes (the API uses
+    /// `<data_dir>/job-slots`): each running job holds an `flock` on one of
+    /// `slot-0.lock` … `slot-<max_jobs-1>.lock` there, so `max_jobs` bounds
+    /// the jobs of all of them together; a crashed server's locks are freed by
+    /// the kernel. `None`: the limit is per process.
+    pub slots_dir: Option<PathBuf>,
     /// A job still running after this long has its process group killed
     /// (SIGTERM, then SIGKILL after [`JobsConfig::stop_grace`]); `None` = no limit.
     /// Enforced by the server process that started the job.
@@ -39,6 +46,7 @@ impl Default for JobsConfig {
             qa_command: Vec::new(),
             job_start_wait: Duration::from_secs(10),
             max_jobs: 8,
+            slots_dir: None,
             job_time_limit: Some(Duration::from_secs(24 * 3600)),
             stop_grace: Duration::from_secs(5),
             lsf_bridge: None,
@@ -161,6 +169,10 @@ pub struct JobRecord {
     pub cwd: PathBuf,
     /// Log file receiving the job's stdout and stderr.
     pub log_file: PathBuf,
+    /// The logged-in webapp user who started the job (issue 14), set by the
+    /// caller; absent for anonymous requests and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// `.envrc` files of `dir` and its ancestors that exist, outermost first

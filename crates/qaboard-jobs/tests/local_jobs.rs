@@ -255,6 +255,7 @@ fn forged(fx: &Fixture, pgid: i32, start_ticks: u64) -> JobRecord {
         argv: vec![],
         cwd: fx.root().into(),
         log_file: fx.root().join("log"),
+        user: None,
     }
 }
 
@@ -312,6 +313,31 @@ fn max_jobs_limits_concurrent_jobs() {
     assert!(eventually(|| runner.running() == 0));
     let again = runner.start(&fx.spec("a", "ok", vec![])).unwrap();
     assert!(eventually(|| runner.running() == 0 && is_dead(again.pgid)));
+}
+
+#[test]
+fn max_jobs_holds_across_runners_sharing_a_slots_folder() {
+    // Two runners stand for two server processes: separate counters, one folder.
+    let fx = Fixture::new();
+    let config = JobsConfig {
+        max_jobs: 1,
+        job_start_wait: Duration::from_millis(300),
+        slots_dir: Some(fx.root().join("job-slots")),
+        ..fx.config()
+    };
+    let (a, b) = (LocalRunner::new(config.clone()), LocalRunner::new(config));
+    let first = a.start(&fx.spec("a", "sleep", vec![])).unwrap();
+    let err = b.start(&fx.spec("a", "ok", vec![])).unwrap_err();
+    assert!(
+        matches!(err, JobError::TooMany { running: 1, max: 1 }),
+        "{err:?}"
+    );
+    assert_eq!(b.running(), 0, "a refused start leaves nothing counted");
+    assert_eq!(a.stop(&first).unwrap(), StopOutcome::Stopped);
+    // Freed once the reaper of `a` saw its job end.
+    assert!(eventually(|| a.running() == 0));
+    let again = b.start(&fx.spec("a", "ok", vec![])).unwrap();
+    assert!(eventually(|| b.running() == 0 && is_dead(again.pgid)));
 }
 
 #[test]

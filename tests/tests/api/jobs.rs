@@ -20,15 +20,15 @@ const EVIL_CONFIG: &str = "c;touch PWNED_config";
 const EVIL_PARAM: &str = "$(touch PWNED_param)'\"\n";
 
 /// A storage root, a record folder and the stand-in `qa`.
-struct Env {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    record: PathBuf,
-    qa: PathBuf,
+pub(crate) struct Env {
+    pub(crate) _tmp: tempfile::TempDir,
+    pub(crate) root: PathBuf,
+    pub(crate) record: PathBuf,
+    pub(crate) qa: PathBuf,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().join("storage");
         let record = tmp.path().join("record");
@@ -47,6 +47,15 @@ pwd > "$n/cwd"
 env -0 > "$n/env"
 echo $$ > "$n/pid"
 if [ -e "$R/fail" ]; then echo "qa stand-in: failing on purpose" >&2; exit 3; fi
+if [ "$1" = save-artifacts ]; then
+  git rev-parse HEAD > "$n/head" 2>&1
+  if [ -e "$R/slow" ]; then sleep 1; fi
+  if [ -e .git ]; then echo yes > "$n/git_ok"; fi
+  out="${{2#--out=}}"
+  mkdir -p "$out" && cp -R qaboard.yaml qa "$out/" || exit 4
+  echo "qa stand-in: saved"
+  exit 0
+fi
 if [ -e "$R/sleep" ]; then sleep 300; fi
 for a in "$@"; do
   if [ "$a" = --list ]; then
@@ -70,7 +79,7 @@ echo "qa stand-in: done"
         }
     }
 
-    fn settings(&self, max_jobs: usize) -> qaboard_settings::Settings {
+    pub(crate) fn settings(&self, max_jobs: usize) -> qaboard_settings::Settings {
         let root = self.root.display().to_string();
         qaboard_settings::Settings {
             storage_root: root.clone(),
@@ -84,12 +93,12 @@ echo "qa stand-in: done"
     }
 
     /// The commit's artifacts folder (as the CLI lays it out under the root).
-    fn artifacts(&self) -> PathBuf {
+    pub(crate) fn artifacts(&self) -> PathBuf {
         self.root.join("acme/smoke/46/2a23fc9356a1fa")
     }
 
     /// Every run of the stand-in so far: argv, cwd, environment, pid.
-    fn runs(&self) -> Vec<Run> {
+    pub(crate) fn runs(&self) -> Vec<Run> {
         let mut runs = Vec::new();
         for entry in std::fs::read_dir(&self.record).unwrap() {
             let dir = entry.unwrap().path();
@@ -113,6 +122,8 @@ echo "qa stand-in: done"
                 .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.into(), v.into())))
                 .collect();
             runs.push(Run {
+                head: String::from_utf8_lossy(&read("head")).trim().to_string(),
+                git_ok: dir.join("git_ok").is_file(),
                 argv: split(read("argv")),
                 cwd: String::from_utf8_lossy(&read("cwd")).trim().to_string(),
                 env,
@@ -125,14 +136,14 @@ echo "qa stand-in: done"
         runs
     }
 
-    fn runs_of(&self, command_id: &str) -> Vec<Run> {
+    pub(crate) fn runs_of(&self, command_id: &str) -> Vec<Run> {
         self.runs()
             .into_iter()
             .filter(|r| r.env.get("QA_BATCH_COMMAND_ID").map(String::as_str) == Some(command_id))
             .collect()
     }
 
-    fn set(&self, flag: &str, on: bool) {
+    pub(crate) fn set(&self, flag: &str, on: bool) {
         let p = self.record.join(flag);
         if on {
             std::fs::write(p, "").unwrap();
@@ -142,7 +153,7 @@ echo "qa stand-in: done"
     }
 
     /// No file named `PWNED*` anywhere under the temp folder.
-    fn assert_nothing_executed(&self) {
+    pub(crate) fn assert_nothing_executed(&self) {
         fn walk(dir: &Path) {
             for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let p = e.path();
@@ -161,16 +172,20 @@ echo "qa stand-in: done"
 }
 
 #[derive(Debug)]
-struct Run {
-    argv: Vec<String>,
-    cwd: String,
-    env: BTreeMap<String, String>,
-    pid: i32,
+pub(crate) struct Run {
+    pub(crate) argv: Vec<String>,
+    pub(crate) cwd: String,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) pid: i32,
+    /// `git rev-parse HEAD` in its folder (save-artifacts only).
+    pub(crate) head: String,
+    /// Its folder was still a git checkout at the end (save-artifacts only).
+    pub(crate) git_ok: bool,
 }
 
 /// Posts a finished output of commit `SHA` with the storage under `root`;
 /// returns `(output id, batch id)`.
-fn post_output(
+pub(crate) fn post_output(
     c: &Client,
     env: &Env,
     label: &str,
@@ -213,7 +228,7 @@ fn for_each_backend_with(env_of: impl Fn() -> (Env, usize), f: impl Fn(&TestApp,
     }
 }
 
-fn with_artifacts(max_jobs: usize) -> (Env, usize) {
+pub(crate) fn with_artifacts(max_jobs: usize) -> (Env, usize) {
     let env = Env::new();
     std::fs::create_dir_all(env.artifacts()).unwrap();
     std::fs::write(env.root.join(".envrc"), "export FROM_ENVRC=yes\n").unwrap();
@@ -410,7 +425,7 @@ fn missing_artifacts_answer_503_and_save_artifacts_needs_a_mirror() {
     );
 }
 
-fn gone(pid: i32) -> bool {
+pub(crate) fn gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // A zombie waiting for its reaper is gone too.

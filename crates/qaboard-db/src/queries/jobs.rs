@@ -124,3 +124,87 @@ pub(crate) fn prepare_tuning_batch(
     }
     Ok(batch)
 }
+
+/// See [`crate::jobs::commits_by_sha`].
+pub(crate) fn commits_by_sha(
+    conn: &mut Conn,
+    sha: &str,
+) -> Result<Vec<(Option<ProjectRow>, CommitRow)>, DbError> {
+    let commits = ci_commits::table
+        .filter(ci_commits::hexsha.eq(sha))
+        .order(ci_commits::id.asc())
+        .select(commit_cols!())
+        .load::<CommitRow>(conn)?;
+    let mut out = Vec::with_capacity(commits.len());
+    for commit in commits {
+        let project = match commit.project_id.as_deref() {
+            Some(id) => super::project::find_project(conn, id)?,
+            None => None,
+        };
+        out.push((project, commit));
+    }
+    Ok(out)
+}
+
+/// See [`crate::jobs::mark_commit_restored`]. Runs inside a transaction.
+pub(crate) fn mark_commit_restored(
+    conn: &mut Conn,
+    commit_id: i32,
+    user: Option<&str>,
+) -> Result<usize, DbError> {
+    let Some(user) = user else {
+        return Ok(
+            diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit_id)))
+                .set(ci_commits::deleted.eq(false))
+                .execute(conn)?,
+        );
+    };
+    let Some(data) = for_update!(ci_commits::table
+        .filter(ci_commits::id.eq(commit_id))
+        .select(ci_commits::data))
+    .first::<Value>(conn)
+    .optional()?
+    else {
+        return Ok(0);
+    };
+    let mut data = match data {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    data.insert("artifacts_restored_by".into(), Value::String(user.into()));
+    Ok(
+        diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit_id)))
+            .set((
+                ci_commits::deleted.eq(false),
+                ci_commits::data.eq(Value::Object(data)),
+            ))
+            .execute(conn)?,
+    )
+}
+
+/// See [`crate::jobs::record_in_batch_data`]. Runs inside a transaction.
+pub(crate) fn record_in_batch_data(
+    conn: &mut Conn,
+    batch_id: i32,
+    key: &str,
+    value: &Value,
+) -> Result<usize, DbError> {
+    let Some(data) = for_update!(batches::table
+        .filter(batches::id.eq(batch_id))
+        .select(batches::data))
+    .first::<Value>(conn)
+    .optional()?
+    else {
+        return Ok(0);
+    };
+    let mut data = match data {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    data.insert(key.to_string(), value.clone());
+    Ok(
+        diesel::update(batches::table.filter(batches::id.eq(batch_id)))
+            .set(batches::data.eq(Value::Object(data)))
+            .execute(conn)?,
+    )
+}
