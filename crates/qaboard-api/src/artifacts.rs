@@ -261,7 +261,7 @@ fn clear_checkout(
 
 /// Restores the artifacts of `target` on the blocking pool, then marks the
 /// commit's artifacts present (`deleted = false`), recording `user` when
-/// logged in (`commit.data.artifacts_restored_by`).
+/// logged in (`commit.data.last_action`, action `save-artifacts`).
 pub(crate) async fn restore_and_mark(
     state: &AppState,
     target: Target,
@@ -274,10 +274,11 @@ pub(crate) async fn restore_and_mark(
         .map_err(|e| Failure::Api(e.into()))??;
     let pool = state.pool.clone();
     run_db(move || {
+        let by = user.map(|u| qaboard_model::action::Action::now("save-artifacts", u));
         Ok(db_jobs::mark_commit_restored(
             &mut pool.get()?,
             target.commit_id,
-            user.as_deref(),
+            by.as_ref(),
         )?)
     })
     .await?;

@@ -399,14 +399,17 @@ pub async fn stop_batch(
         return Ok(error_500(json!(messages)));
     }
     let pool = state.pool.clone();
-    let stopped_by = user
-        .user_name()
-        .map(|name| json!({"user": name, "at": chrono::Utc::now().to_rfc3339()}));
+    let stopped_by = user.action("stop").map(|a| a.to_json());
     run_db(move || {
         let mut conn = pool.get()?;
         db_jobs::settle_stopped(&mut conn, id)?;
         if let Some(stopped) = stopped_by {
-            db_jobs::record_in_batch_data(&mut conn, id, "stopped", &stopped)?;
+            db_jobs::record_in_batch_data(
+                &mut conn,
+                id,
+                qaboard_model::action::LAST_ACTION_KEY,
+                &stopped,
+            )?;
         }
         Ok(())
     })

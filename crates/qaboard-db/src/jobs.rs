@@ -86,21 +86,19 @@ pub fn commits_by_sha(
 }
 
 /// Marks a commit's artifacts as present again (`deleted = false`) after
-/// they were restored (OPERATIONS.md §4.3); with `user` (a logged-in
-/// webapp user, issue 14) also sets `commit.data.artifacts_restored_by`.
+/// they were restored (OPERATIONS.md §4.3); with `by` (a logged-in
+/// webapp user, issue 14) also records it as `commit.data.last_action`.
 /// Returns how many rows changed (0: no such commit).
 pub fn mark_commit_restored(
     conn: &mut DbConn,
     commit_id: i32,
-    user: Option<&str>,
+    by: Option<&qaboard_model::action::Action>,
 ) -> Result<usize, DbError> {
-    crate::dispatch_tx!(conn, |c, q| q::jobs::mark_commit_restored(
-        c, commit_id, user
-    ))
+    crate::dispatch_tx!(conn, |c, q| q::jobs::mark_commit_restored(c, commit_id, by))
 }
 
 /// Sets `batch.data[key] = value` in one transaction (row locked on
-/// PostgreSQL), e.g. who stopped a batch (`data.stopped`, issue 14).
+/// PostgreSQL), e.g. who stopped a batch (`data.last_action`, issue 14).
 /// Returns how many rows changed (0: no such batch).
 pub fn record_in_batch_data(
     conn: &mut DbConn,

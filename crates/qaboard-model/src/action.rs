@@ -10,7 +10,10 @@
 //! | `delete-output` | the output on a soft delete, else its batch |
 //! | `delete-batch` | the batch, or its commit when the batch row is gone |
 //! | `delete-commit-batches` | each commit |
-//! | `redo`, `stop`, `tuning`, `save-artifacts` | the batch (next to its `server_jobs`) |
+//! | `stop` | the batch |
+//! | `save-artifacts` | the commit |
+//!
+//! Redo and tuning record the user in each job record instead (`batch.data.server_jobs`).
 //!
 //! Anonymous writes (nobody logged in) record nothing, as the original.
 use chrono::{DateTime, Utc};

@@ -171,7 +171,7 @@ fn save_artifacts_checks_out_the_commit_runs_qa_there_and_cleans_up() {
         // Anonymous: nothing recorded about a user.
         let commit = c.get(&format!("/api/v1/commit/{}?project=acme/smoke", f.sha));
         assert_eq!(commit.status, 200, "{}", commit.body);
-        assert!(commit.json()["data"].get("artifacts_restored_by").is_none());
+        assert!(commit.json()["data"].get("last_action").is_none());
         // A second call works the same (the checkout is made again).
         let r = c.post(
             "/api/v1/commit/save-artifacts",
@@ -381,7 +381,11 @@ fn jobs_record_the_logged_in_user() {
         );
         assert_eq!(status, 200, "{body}");
         let commit = c.get(&format!("/api/v1/commit/{}?project=acme/smoke", f.sha));
-        assert_eq!(commit.json()["data"]["artifacts_restored_by"], "ada");
+        assert_eq!(commit.json()["data"]["last_action"]["user"], "ada");
+        assert_eq!(
+            commit.json()["data"]["last_action"]["action"],
+            "save-artifacts"
+        );
         // A redo by ada, then an anonymous one.
         let (status, body) = post_as(
             &app.base,
@@ -414,7 +418,8 @@ fn jobs_record_the_logged_in_user() {
         );
         assert_eq!((status, body), (200, json!({})));
         let data = batch_data(&c, &f.sha, "default");
-        assert_eq!(data["stopped"]["user"], "ada", "{data}");
-        assert!(data["stopped"]["at"].is_string(), "{data}");
+        assert_eq!(data["last_action"]["user"], "ada", "{data}");
+        assert_eq!(data["last_action"]["action"], "stop", "{data}");
+        assert!(data["last_action"]["at"].is_string(), "{data}");
     });
 }

@@ -150,9 +150,9 @@ pub(crate) fn commits_by_sha(
 pub(crate) fn mark_commit_restored(
     conn: &mut Conn,
     commit_id: i32,
-    user: Option<&str>,
+    by: Option<&qaboard_model::action::Action>,
 ) -> Result<usize, DbError> {
-    let Some(user) = user else {
+    let Some(by) = by else {
         return Ok(
             diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit_id)))
                 .set(ci_commits::deleted.eq(false))
@@ -167,16 +167,11 @@ pub(crate) fn mark_commit_restored(
     else {
         return Ok(0);
     };
-    let mut data = match data {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    data.insert("artifacts_restored_by".into(), Value::String(user.into()));
     Ok(
         diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit_id)))
             .set((
                 ci_commits::deleted.eq(false),
-                ci_commits::data.eq(Value::Object(data)),
+                ci_commits::data.eq(by.recorded_in(data)),
             ))
             .execute(conn)?,
     )
