@@ -33,6 +33,7 @@ pub mod static_files;
 pub mod tuning;
 pub mod users;
 pub mod views;
+pub mod wire;
 
 use actix_web::{http::header, web, HttpResponse};
 

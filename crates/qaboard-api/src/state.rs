@@ -8,8 +8,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use actix_service::ServiceFactoryExt as _;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{middleware, web, App};
 use qaboard_db::DbPool;
 use tokio::sync::Semaphore;
 
@@ -165,37 +166,47 @@ impl Application {
     /// per worker.
     pub fn build(state: AppState, addr: SocketAddr, workers: usize) -> std::io::Result<Self> {
         let settings = state.settings.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(crate::hardening::json_error_bodies())
-                .wrap(middleware::from_fn(crate::hardening::check_request_strings))
-                .wrap(middleware::from_fn(crate::hardening::head_as_get))
-                .wrap(middleware::NormalizePath::new(
-                    middleware::TrailingSlash::MergeOnly,
-                ))
-                .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("qaboard::http"))
-                .wrap(middleware::from_fn(crate::metrics::record_requests))
-                .configure(configure_app(&state))
-        })
-        .client_request_timeout(std::time::Duration::from_secs(
-            settings.client_request_timeout_secs,
-        ))
-        .client_disconnect_timeout(std::time::Duration::from_secs(5))
-        .keep_alive(std::time::Duration::from_secs(settings.keep_alive_secs))
-        .max_connections(settings.max_connections)
-        .workers(workers)
-        .shutdown_timeout(30)
-        // Small answers leave at once (no Nagle wait on a delayed ACK).
-        .on_connect(|conn, _ext| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        })
-        .bind(addr)?;
-        let addrs = server.addrs();
+        let listener = std::net::TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        // actix-web's `HttpServer`, spelled out: the same HTTP/1 service, behind a connection
+        // wrapper that gives the parser's own error answers JSON bodies (`wire`).
+        let server = actix_web::dev::Server::build()
+            .workers(workers)
+            .max_concurrent_connections(settings.max_connections)
+            .shutdown_timeout(30)
+            .listen("qaboard", listener, move || {
+                let app = App::new()
+                    .wrap(crate::hardening::json_error_bodies())
+                    .wrap(middleware::from_fn(crate::hardening::check_request_strings))
+                    .wrap(middleware::from_fn(crate::hardening::head_as_get))
+                    .wrap(middleware::NormalizePath::new(
+                        middleware::TrailingSlash::MergeOnly,
+                    ))
+                    .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("qaboard::http"))
+                    .wrap(middleware::from_fn(crate::metrics::record_requests))
+                    .configure(configure_app(&state));
+                let http = actix_http::HttpService::build()
+                    .client_request_timeout(std::time::Duration::from_secs(
+                        settings.client_request_timeout_secs,
+                    ))
+                    .client_disconnect_timeout(std::time::Duration::from_secs(5))
+                    .keep_alive(std::time::Duration::from_secs(settings.keep_alive_secs))
+                    .local_addr(local)
+                    .h1(actix_service::map_config(app, |_| {
+                        actix_web::dev::AppConfig::default()
+                    }));
+                actix_service::fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                    let peer = io.peer_addr().ok();
+                    Ok::<_, actix_http::error::DispatchError>((
+                        crate::wire::JsonErrorIo::new(io),
+                        peer,
+                    ))
+                })
+                .and_then(http)
+            })?;
         Ok(Application {
             server: server.run(),
-            addrs,
+            addrs: vec![local],
         })
     }
 

@@ -421,17 +421,36 @@ fn errors_the_router_answers_are_json() {
             assert!(r.status >= 400, "{m} {path}");
             json_error(&r, &format!("{m} {path}"));
         }
-        // Parser-level errors: actix answers them before any middleware,
-        // with an empty body (docs/robustness.md, "Error bodies"); the
-        // status is right and the connection is closed.
-        let (status, _, _) = raw(app, "GARBAGE\r\n\r\n");
-        assert_eq!(status, 400);
+        // Parser-level errors: actix-http answers them before any
+        // middleware; the connection wrapper (`qaboard_api::wire`) gives
+        // them JSON bodies too (docs/robustness.md, "Error bodies").
+        let many_headers: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
         let big = format!(
             "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
             "a".repeat(300_000)
         );
-        let (status, _, _) = raw(app, &big);
-        assert_eq!(status, 431);
+        for (request, expected) in [
+            ("GARBAGE\r\n\r\n".to_string(), 400),
+            (
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n".into(),
+                400,
+            ),
+            (
+                format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n"),
+                431,
+            ),
+            (big, 431),
+        ] {
+            let (status, head, body) = raw(app, &request);
+            assert_eq!(status, expected, "{}", &request[..20]);
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("content-type: application/json"),
+                "{head}"
+            );
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert!(v["error"].is_string(), "{body}");
+        }
     });
 }
 
