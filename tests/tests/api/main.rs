@@ -16,6 +16,7 @@ mod gc;
 mod integrations;
 mod jobs;
 mod json_numbers;
+mod openapi;
 mod operations;
 mod replay;
 mod response_cache;
