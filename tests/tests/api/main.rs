@@ -13,6 +13,7 @@ mod export;
 mod files;
 mod fuzz;
 mod gc;
+mod gc_artifacts;
 mod integrations;
 mod jobs;
 mod json_numbers;
