@@ -102,8 +102,10 @@ pub struct Operation {
     pub id: &'static str,
     /// One line saying what it does.
     pub summary: &'static str,
-    /// Optional string query parameters it reads.
+    /// String query parameters it reads.
     pub query: &'static [&'static str],
+    /// Those of [`Operation::query`] it requires (400 without them).
+    pub required: &'static [&'static str],
     /// Its body.
     pub body: Body,
     /// Its 200 answer.
@@ -142,10 +144,15 @@ const fn op(
         id,
         summary,
         query,
+        required: &[],
         body,
         answer,
         errors: Errors::Json,
     }
+}
+
+const fn needs(o: Operation, required: &'static [&'static str]) -> Operation {
+    Operation { required, ..o }
 }
 
 const fn get(id: &'static str, summary: &'static str, query: &'static [&'static str]) -> Operation {
@@ -332,7 +339,10 @@ pub const ROUTES: &[Route] = &[
     api(
         "/output/image/pixel",
         &[
-            get("get_pixel", "Pixel values of an image at (x, y)", PIXEL_Q),
+            needs(
+                get("get_pixel", "Pixel values of an image at (x, y)", PIXEL_Q),
+                PIXEL_Q,
+            ),
             op(
                 Post,
                 "post_pixel",
@@ -430,7 +440,7 @@ pub const ROUTES: &[Route] = &[
     api(
         "/commit",
         &[
-            get("get_commit_by_query", "One commit's page", COMMIT_Q),
+            needs(get("get_commit_by_query", "One commit's page", COMMIT_Q), PROJECT),
             post("post_commit_plain", "Create or update a commit", s::commit_body),
         ],
     ),
@@ -467,30 +477,36 @@ pub const ROUTES: &[Route] = &[
     api(
         "/commit/{sha:.+}",
         &[
-            get("get_commit", "One commit's page", COMMIT_Q),
+            needs(get("get_commit", "One commit's page", COMMIT_Q), PROJECT),
             post("post_commit", "Create or update a commit", s::commit_body),
         ],
     ),
     api(
         "/commits",
-        &[get("get_commits", "The commits list", COMMITS_Q)],
+        &[needs(get("get_commits", "The commits list", COMMITS_Q), PROJECT)],
     ),
     api(
         "/commits/{branch:.+}",
-        &[get(
-            "get_branch_commits",
-            "The commits list of one branch",
-            COMMITS_Q,
+        &[needs(
+            get(
+                "get_branch_commits",
+                "The commits list of one branch",
+                COMMITS_Q,
+            ),
+            PROJECT,
         )],
     ),
     api(
         "/projects",
         &[get("get_projects", "Every project with its data", &[])],
     ),
-    api("/project", &[get("get_project", "One project's data", PROJECT)]),
+    api(
+        "/project",
+        &[needs(get("get_project", "One project's data", PROJECT), PROJECT)],
+    ),
     api(
         "/project/branches",
-        &[get("get_branches", "A project's branches", PROJECT)],
+        &[needs(get("get_branches", "A project's branches", PROJECT), PROJECT)],
     ),
     api(
         "/project/milestones",
@@ -521,10 +537,13 @@ pub const ROUTES: &[Route] = &[
     api(
         "/tests/groups",
         &[
-            get(
+            op(
+                Get,
                 "get_test_groups",
-                "A project's test groups file",
+                "A project's test groups file (YAML text)",
                 &["project", "name"],
+                Body::None,
+                Answer::Media("text/plain"),
             ),
             op(
                 Post,
@@ -633,13 +652,16 @@ pub const ROUTES: &[Route] = &[
     ),
     api(
         "/export",
-        &[op(
-            Get,
-            "export",
-            "Export a commit's outputs to a shared folder",
-            EXPORT_Q,
-            Body::None,
-            Answer::Json(s::export_answer),
+        &[needs(
+            op(
+                Get,
+                "export",
+                "Export a commit's outputs to a shared folder",
+                EXPORT_Q,
+                Body::None,
+                Answer::Json(s::export_answer),
+            ),
+            &["project", "new_commit_id"],
         )],
     ),
 ];

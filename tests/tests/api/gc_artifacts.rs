@@ -32,7 +32,13 @@ fn post(c: &Client, project: &str, sha: &str, storage: &Value) -> PathBuf {
     body["commit_branch"] = json!("feature");
     body["commit_authored_datetime"] = json!("2020-01-01T00:00:00+00:00");
     let o = body.as_object_mut().unwrap();
-    for k in ["output_directory", "artifacts_commit", "outputs_commit", "batch_dir", "batch_conf_dir"] {
+    for k in [
+        "output_directory",
+        "artifacts_commit",
+        "outputs_commit",
+        "batch_dir",
+        "batch_conf_dir",
+    ] {
         o.remove(k);
     }
     o.insert("project_root".into(), json!(project));
@@ -150,7 +156,11 @@ fn gc_deletes_artifacts_but_the_kept_ones() {
         // Rows are marked, never removed.
         assert_eq!(count_where(app, "ci_commits", "deleted"), 2);
         assert_eq!(
-            count_where(app, "ci_commits", &format!("hexsha = '{Z}' AND NOT deleted")),
+            count_where(
+                app,
+                "ci_commits",
+                &format!("hexsha = '{Z}' AND NOT deleted")
+            ),
             1
         );
         assert_eq!(count_where(app, "ci_commits", ""), 3);

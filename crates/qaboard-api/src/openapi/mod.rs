@@ -112,7 +112,11 @@ fn operation(route: &Route, o: &Operation) -> utoipa::openapi::path::Operation {
             ParameterBuilder::new()
                 .name(*name)
                 .parameter_in(ParameterIn::Query)
-                .required(Required::False)
+                .required(if o.required.contains(name) {
+                    Required::True
+                } else {
+                    Required::False
+                })
                 .schema(Some(string_schema(None))),
         );
     }
