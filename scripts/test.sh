@@ -34,4 +34,10 @@ set -e
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# The API fuzzer (schemathesis, from GET /api/v1/openapi.json) against the real server on
+# SQLite and on the PostgreSQL above; only for the whole suite (no arguments).
+# QABOARD_SKIP_SCHEMATHESIS=1 skips it (no python3 or no PyPI access).
+if [[ $status -eq 0 && $# -eq 0 && -z "${QABOARD_SKIP_SCHEMATHESIS:-}" ]]; then
+  scripts/schemathesis.sh || status=$?
+fi
 exit "$status"

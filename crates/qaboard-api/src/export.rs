@@ -54,7 +54,7 @@ pub struct ExportQuery {
 }
 
 /// The answer: where the files went and how many outputs were exported.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ExportAnswer {
     /// The export folder (absolute, on the server).
     pub export_dir: String,

@@ -201,54 +201,20 @@ pub fn json_error_bodies<B: MessageBody + 'static>() -> ErrorHandlers<B> {
 }
 
 /// Methods of each route template (under the server root, `/api/v1`
-/// prefix and trailing slash removed), for the `Allow` header of 405s.
-/// `HEAD` is added to every template allowing `GET`, `OPTIONS` to every
-/// template. tests/tests/api/http_semantics.rs checks every entry against
-/// the routes.
-pub const ROUTE_METHODS: &[(&str, &[&str])] = &[
-    ("/healthz", &["GET"]),
-    ("/metrics", &["GET"]),
-    ("/", &["GET"]),
-    ("/webhook/gitlab", &["POST"]),
-    ("/webhook/github", &["POST"]),
-    ("/output", &["POST"]),
-    ("/output/redo/{id}", &["POST"]),
-    ("/output/image/pixel", &["GET", "POST"]),
-    ("/output/diff/image", &["POST"]),
-    ("/output/diff/report", &["POST"]),
-    ("/output/{id}/manifest", &["GET"]),
-    ("/output/{id}", &["GET", "PUT", "DELETE"]),
-    ("/batch", &["POST"]),
-    ("/batch/stop", &["POST"]),
-    ("/batch/redo", &["POST"]),
-    ("/batch/rename", &["POST"]),
-    ("/batch/move", &["POST"]),
-    ("/batch/{id}", &["DELETE"]),
-    ("/commit", &["GET", "POST"]),
-    ("/commit/save-artifacts", &["POST"]),
-    ("/commit/{path:.+}/batches", &["DELETE"]),
-    ("/commit/{sha}/batch", &["POST"]),
-    ("/commit/{sha:.+}", &["GET", "POST"]),
-    ("/commits", &["GET"]),
-    ("/commits/{branch:.+}", &["GET"]),
-    ("/projects", &["GET"]),
-    ("/project", &["GET"]),
-    ("/project/branches", &["GET"]),
-    ("/project/milestones", &["GET", "POST", "DELETE"]),
-    ("/tests/groups", &["GET", "POST"]),
-    ("/tests/group", &["POST"]),
-    ("/user/signup", &["POST"]),
-    ("/user/auth", &["POST"]),
-    ("/user/logout", &["POST"]),
-    ("/user/me", &["GET"]),
-    ("/gitlab/proxy", &["GET"]),
-    ("/gitlab/job", &["POST"]),
-    ("/gitlab/job/play", &["POST"]),
-    ("/jenkins/build", &["POST"]),
-    ("/jenkins/build/trigger", &["POST"]),
-    ("/webhook/proxy", &["POST"]),
-    ("/export", &["GET"]),
-];
+/// prefix and trailing slash removed, as `registry::Route::path`), for the
+/// `Allow` header of 405s: derived from [`crate::registry::ROUTES`], the one
+/// list of routes (add a route there). `HEAD` is added to every template
+/// allowing `GET`, `OPTIONS` to every template.
+pub static ROUTE_METHODS: std::sync::LazyLock<Vec<(&'static str, Vec<&'static str>)>> =
+    std::sync::LazyLock::new(route_methods);
+
+/// The `(template, methods)` pairs of [`ROUTE_METHODS`], computed from the registry.
+pub fn route_methods() -> Vec<(&'static str, Vec<&'static str>)> {
+    crate::registry::ROUTES
+        .iter()
+        .map(|r| (r.path, r.ops.iter().map(|o| o.method.as_str()).collect()))
+        .collect()
+}
 
 /// The `Allow` value of the route template `pattern` as actix reports it
 /// (`req.match_pattern()`, e.g. `/api/v1/output/{id}/`): its methods from
@@ -264,17 +230,14 @@ pub fn allow_header(pattern: Option<&str>) -> String {
             p.to_string()
         }
     });
-    let methods = key
-        .as_deref()
-        .and_then(|k| ROUTE_METHODS.iter().find(|(p, _)| *p == k))
-        .map(|(_, m)| *m);
-    if methods.is_none() {
-        log::warn!("no Allow list for route template {pattern:?} (hardening::ROUTE_METHODS)");
+    let route = key.as_deref().and_then(crate::registry::find);
+    if route.is_none() {
+        log::warn!("no Allow list for route template {pattern:?} (registry::ROUTES)");
     }
     let mut out: Vec<&str> = Vec::new();
-    for m in methods.unwrap_or(&[]) {
-        out.push(m);
-        if *m == "GET" {
+    for o in route.map_or(&[][..], |r| r.ops) {
+        out.push(o.method.as_str());
+        if o.method == crate::registry::Method::Get {
             out.push("HEAD");
         }
     }

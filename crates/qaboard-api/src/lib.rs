@@ -25,8 +25,10 @@ pub mod jobs;
 pub mod manifest;
 pub mod metrics;
 pub mod milestones;
+pub mod openapi;
 pub mod operations;
 pub mod reads;
+pub mod registry;
 pub mod routes;
 pub mod state;
 pub mod static_files;
@@ -123,8 +125,10 @@ pub fn json_bytes(bytes: impl Into<actix_web::web::Bytes>) -> HttpResponse {
 }
 
 /// A resource of the API: methods it does not route answer 405 JSON, and
-/// CORS preflights are answered.
+/// CORS preflights are answered. The template is noted for the check of
+/// registrations against [`registry::ROUTES`].
 pub(crate) fn resource(paths: [String; 2]) -> actix_web::Resource {
+    registry::note_registered(&paths[0]);
     web::resource(paths).default_service(web::to(preflight_or_405))
 }
 

@@ -136,5 +136,5 @@ async fn scrape(req: HttpRequest, metrics: web::Data<Metrics>) -> HttpResponse {
 /// series, see [`ScrapeInputs::from_app_data`]. A server keeping these
 /// elsewhere can instead serve [`Metrics::render`] from its own handler.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/metrics", "/metrics/"]).route(web::get().to(scrape)));
+    cfg.service(crate::resource(crate::both("/metrics")).route(web::get().to(scrape)));
 }

@@ -43,6 +43,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
     jenkins::configure(cfg);
     webhook::configure(cfg);
     export::configure(cfg);
+    crate::openapi::configure(cfg);
 }
 
 /// Registers the routes outside `/api/v1` (health check, GitLab webhook).
