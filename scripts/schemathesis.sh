@@ -26,7 +26,7 @@ if [[ ! -x "$ST_VENV/bin/schemathesis" ]] || ! "$ST_VENV/bin/schemathesis" --ver
   "$ST_VENV/bin/pip" install -q "schemathesis==$ST_VERSION"
 fi
 cargo build -q --locked -p qaboard-server
-server_bin=target/debug/qaboard-server
+server_bin="${CARGO_TARGET_DIR:-target}/debug/qaboard-server"
 
 work=$(mktemp -d)
 pids=()
