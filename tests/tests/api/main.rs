@@ -17,6 +17,7 @@ mod integrations;
 mod jobs;
 mod json_numbers;
 mod operations;
+mod read_after_write;
 mod replay;
 mod response_cache;
 mod robustness;
