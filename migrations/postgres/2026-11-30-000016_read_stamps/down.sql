@@ -1,6 +1,9 @@
 DROP INDEX batches_commit_stamp;
 DROP INDEX outputs_batch_stamp;
 DROP TRIGGER qaboard_stamp_input ON test_inputs;
+DROP TRIGGER qaboard_stamp_moved ON ci_commits;
+DROP TRIGGER qaboard_stamp_moved ON batches;
+DROP TRIGGER qaboard_stamp_moved ON outputs;
 DROP TRIGGER qaboard_stamp_parents ON ci_commits;
 DROP TRIGGER qaboard_stamp_parents ON batches;
 DROP TRIGGER qaboard_stamp_parents ON outputs;
@@ -10,6 +13,7 @@ DROP TRIGGER qaboard_stamp ON outputs;
 DROP TRIGGER qaboard_stamp ON batches;
 DROP TRIGGER qaboard_stamp ON ci_commits;
 DROP FUNCTION qaboard_stamp_input_batches();
+DROP FUNCTION qaboard_stamp_old_parent();
 DROP FUNCTION qaboard_stamp_parents();
 DROP FUNCTION qaboard_stamp_row();
 ALTER TABLE outputs DROP COLUMN stamp;

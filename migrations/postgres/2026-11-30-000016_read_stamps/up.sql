@@ -68,6 +68,31 @@ CREATE TRIGGER qaboard_stamp_parents AFTER DELETE ON ci_commits
     REFERENCING OLD TABLE AS qaboard_old_rows
     FOR EACH STATEMENT EXECUTE PROCEDURE qaboard_stamp_parents();
 
+-- A row moved to another parent (an output to another batch, a batch to
+-- another commit, a commit to another project) re-stamps the parent it left,
+-- as a delete would: a set only loses rows through its parent's stamp.
+CREATE FUNCTION qaboard_stamp_old_parent() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'outputs' THEN
+        UPDATE batches SET stamp = NULL WHERE id = OLD.batch_id;
+    ELSIF TG_TABLE_NAME = 'batches' THEN
+        UPDATE ci_commits SET stamp = NULL WHERE id = OLD.ci_commit_id;
+    ELSIF TG_TABLE_NAME = 'ci_commits' THEN
+        UPDATE projects SET stamp = nextval('qaboard_stamp') WHERE id = OLD.project_id;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER qaboard_stamp_moved AFTER UPDATE OF batch_id ON outputs
+    FOR EACH ROW WHEN (OLD.batch_id IS DISTINCT FROM NEW.batch_id)
+    EXECUTE PROCEDURE qaboard_stamp_old_parent();
+CREATE TRIGGER qaboard_stamp_moved AFTER UPDATE OF ci_commit_id ON batches
+    FOR EACH ROW WHEN (OLD.ci_commit_id IS DISTINCT FROM NEW.ci_commit_id)
+    EXECUTE PROCEDURE qaboard_stamp_old_parent();
+CREATE TRIGGER qaboard_stamp_moved AFTER UPDATE OF project_id ON ci_commits
+    FOR EACH ROW WHEN (OLD.project_id IS DISTINCT FROM NEW.project_id)
+    EXECUTE PROCEDURE qaboard_stamp_old_parent();
+
 -- Outputs show their test input's path, database and metadata: a change to
 -- those re-stamps the batches holding outputs of that input.
 CREATE FUNCTION qaboard_stamp_input_batches() RETURNS trigger LANGUAGE plpgsql AS $$

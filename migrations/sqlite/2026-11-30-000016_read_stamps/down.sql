@@ -1,6 +1,9 @@
 DROP INDEX batches_commit_stamp;
 DROP INDEX outputs_batch_stamp;
 DROP TRIGGER test_inputs_stamp_update;
+DROP TRIGGER ci_commits_stamp_moved;
+DROP TRIGGER batches_stamp_moved;
+DROP TRIGGER outputs_stamp_moved;
 DROP TRIGGER outputs_stamp_delete;
 DROP TRIGGER batches_stamp_delete;
 DROP TRIGGER ci_commits_stamp_delete;

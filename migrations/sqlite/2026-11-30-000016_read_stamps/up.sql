@@ -87,6 +87,28 @@ BEGIN
     UPDATE projects SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = OLD.project_id;
 END;
 
+-- A row moved to another parent re-stamps the parent it left, as a delete would.
+CREATE TRIGGER outputs_stamp_moved AFTER UPDATE OF batch_id ON outputs
+    WHEN OLD.batch_id IS NOT NEW.batch_id
+BEGIN
+    UPDATE qaboard_stamp SET value = value + 1 WHERE id = 1;
+    UPDATE batches SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = OLD.batch_id;
+END;
+
+CREATE TRIGGER batches_stamp_moved AFTER UPDATE OF ci_commit_id ON batches
+    WHEN OLD.ci_commit_id IS NOT NEW.ci_commit_id
+BEGIN
+    UPDATE qaboard_stamp SET value = value + 1 WHERE id = 1;
+    UPDATE ci_commits SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = OLD.ci_commit_id;
+END;
+
+CREATE TRIGGER ci_commits_stamp_moved AFTER UPDATE OF project_id ON ci_commits
+    WHEN OLD.project_id IS NOT NEW.project_id
+BEGIN
+    UPDATE qaboard_stamp SET value = value + 1 WHERE id = 1;
+    UPDATE projects SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = OLD.project_id;
+END;
+
 CREATE TRIGGER test_inputs_stamp_update AFTER UPDATE ON test_inputs
     WHEN NEW.data IS NOT OLD.data OR NEW.path IS NOT OLD.path OR NEW.database IS NOT OLD.database
 BEGIN
