@@ -1,9 +1,15 @@
-//! Versions of the committed state of a database, so that answers computed
-//! from it can be reused until something is written.
+//! Versions of data, so that answers computed from it can be reused until
+//! it changes.
 //!
-//! A [`DataVersion`] is equal to an earlier one only if no transaction
-//! committed in between, whoever the writer: this server, another server
-//! process, the original backend or `psql`.
+//! - [`commit_version`] and [`window_version`] (issue 16): the version of
+//!   what one commit page or one commits list shows, from the change stamps
+//!   that database triggers keep on the rows (migrations `read_stamps`,
+//!   `queries/stamps.rs`). Writes elsewhere leave them equal. Used by the
+//!   response cache.
+//! - [`DbPool::data_version`]: the whole database's committed state, equal
+//!   to an earlier one only if no transaction committed in between, whoever
+//!   the writer: this server, another server process, the original backend
+//!   or `psql`:
 //!
 //! - PostgreSQL: the transaction snapshot (`txid_current_snapshot()`: the
 //!   oldest running transaction, the next transaction id and the ids in

@@ -101,11 +101,11 @@ pub(crate) fn commits_in_window(
         .collect())
 }
 
+/// A time range, both ends included.
+type TimeRange = (chrono::DateTime<Utc>, chrono::DateTime<Utc>);
+
 /// The time range of a window: `None` when no commit matches its filters.
-fn window_range(
-    conn: &mut Conn,
-    w: &CommitWindow,
-) -> Result<Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)>, DbError> {
+fn window_range(conn: &mut Conn, w: &CommitWindow) -> Result<Option<TimeRange>, DbError> {
     let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
     let mut latest = ci_commits::table
         .filter(ci_commits::project_id.eq(&w.project))
