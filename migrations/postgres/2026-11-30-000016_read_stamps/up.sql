@@ -1,9 +1,12 @@
 -- Issue 16: per-row change stamps, so that cached answers depend only on the
 -- rows they render (see docs/read-performance.md).
 --
--- Every insert or update of a project's data, a commit, a batch or an output
--- gives the row a new value of the sequence `qaboard_stamp`, whoever writes
--- (this server, another process, the original backend, psql). Deleting rows
+-- Every update of a commit, a batch or an output (and every insert or data
+-- change of a project) gives the row a new value of the sequence
+-- `qaboard_stamp`, whoever writes (this server, another process, the original
+-- backend, psql). Inserts of commits, batches and outputs need no stamp (the
+-- new row adds one to the count), so the ingestion fast path (a new output)
+-- runs no trigger at all. Deleting rows
 -- bumps their parent instead (output -> batch -> commit -> project), and a
 -- change to a test input bumps the batches that show it. A version of a read
 -- is then the count and sum of the stamps of what it renders: any committed
@@ -27,11 +30,11 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE TRIGGER qaboard_stamp BEFORE INSERT OR UPDATE ON ci_commits
+CREATE TRIGGER qaboard_stamp BEFORE UPDATE ON ci_commits
     FOR EACH ROW EXECUTE PROCEDURE qaboard_stamp_row();
-CREATE TRIGGER qaboard_stamp BEFORE INSERT OR UPDATE ON batches
+CREATE TRIGGER qaboard_stamp BEFORE UPDATE ON batches
     FOR EACH ROW EXECUTE PROCEDURE qaboard_stamp_row();
-CREATE TRIGGER qaboard_stamp BEFORE INSERT OR UPDATE ON outputs
+CREATE TRIGGER qaboard_stamp BEFORE UPDATE ON outputs
     FOR EACH ROW EXECUTE PROCEDURE qaboard_stamp_row();
 -- A project's activity time changes on ingestion and is not rendered by the
 -- cached reads: only its identity and data count.

@@ -1,11 +1,13 @@
 -- Issue 16: per-row change stamps (see the PostgreSQL migration of the same
 -- name and docs/read-performance.md). SQLite has no sequences: the one-row
 -- table `qaboard_stamp` is the counter. Writers are serialised, so bumping it
--- takes no lock a writer does not already hold. Every insert or update of a
--- commit, batch or output (and of a project's data) takes the next value;
+-- takes no lock a writer does not already hold. Every update of a commit,
+-- batch or output (and a project's insert or data change) takes the next value;
 -- deletes bump the parent row; a test input's change bumps the batches that
--- show it. Recursive triggers are off (SQLite's default): the stamping
--- UPDATEs inside the triggers fire no further stamping.
+-- show it. Inserts of commits, batches and outputs take no stamp (the new
+-- row adds one to the count): a new output runs no trigger. Recursive
+-- triggers are off (SQLite's default): the stamping UPDATEs inside the
+-- triggers fire no further stamping.
 CREATE TABLE qaboard_stamp (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     value INTEGER NOT NULL
@@ -17,12 +19,6 @@ ALTER TABLE ci_commits ADD COLUMN stamp INTEGER;
 ALTER TABLE batches ADD COLUMN stamp INTEGER;
 ALTER TABLE outputs ADD COLUMN stamp INTEGER;
 
-CREATE TRIGGER ci_commits_stamp_insert AFTER INSERT ON ci_commits
-BEGIN
-    UPDATE qaboard_stamp SET value = value + 1 WHERE id = 1;
-    UPDATE ci_commits SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = NEW.id;
-END;
-
 CREATE TRIGGER ci_commits_stamp_update AFTER UPDATE ON ci_commits
     WHEN NEW.stamp IS OLD.stamp
 BEGIN
@@ -30,23 +26,11 @@ BEGIN
     UPDATE ci_commits SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = NEW.id;
 END;
 
-CREATE TRIGGER batches_stamp_insert AFTER INSERT ON batches
-BEGIN
-    UPDATE qaboard_stamp SET value = value + 1 WHERE id = 1;
-    UPDATE batches SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = NEW.id;
-END;
-
 CREATE TRIGGER batches_stamp_update AFTER UPDATE ON batches
     WHEN NEW.stamp IS OLD.stamp
 BEGIN
     UPDATE qaboard_stamp SET value = value + 1 WHERE id = 1;
     UPDATE batches SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = NEW.id;
-END;
-
-CREATE TRIGGER outputs_stamp_insert AFTER INSERT ON outputs
-BEGIN
-    UPDATE qaboard_stamp SET value = value + 1 WHERE id = 1;
-    UPDATE outputs SET stamp = (SELECT value FROM qaboard_stamp WHERE id = 1) WHERE id = NEW.id;
 END;
 
 CREATE TRIGGER outputs_stamp_update AFTER UPDATE ON outputs
