@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [BACKEND...] [PHASE...]
 #     BACKEND: pg | sqlite            (default: both)
-#     PHASE:   post | reads | scale   (default: all three)
+#     PHASE:   post | reads | scale | uncached   (default: post reads scale)
 #   e.g. bench/run.sh                 # everything (~10 min)
 #        bench/run.sh pg post         # one phase on one backend
 #        bench/run.sh sqlite reads scale
@@ -16,6 +16,13 @@
 #          list (with metrics) at concurrency 1 and 8, $READ_DURATION each
 #   scale  the reads database plus $BULK_OUTPUTS other outputs (raw SQL);
 #          restart the server; the same reads
+#   uncached (issue 16) the reads database; each timed GET (one output, the
+#          commit detail, the commit list) preceded by an untimed POST of a new
+#          output to ANOTHER project ("elsewhere"), then to the same project's
+#          OTHER commit ("same-project"), at concurrency 1 and 8
+#   post-nostamps (issue 16) the post phase on a database whose change stamps
+#          (migration read_stamps: columns, triggers, indexes) were reverted,
+#          server started with --no-migrate: the A/B of the stamps' ingestion cost
 #
 # Environment (defaults):
 #   POST_DURATION=20s READ_DURATION=10s WARMUP=2s POST_CONCURRENCY=8
@@ -59,7 +66,7 @@ for a in "$@"; do
   case "$a" in
     pg|postgres|postgresql) backends+=(pg) ;;
     sqlite) backends+=(sqlite) ;;
-    post|reads|scale) phases+=("$a") ;;
+    post|post-nostamps|reads|scale|uncached) phases+=("$a") ;;
     all) phases+=(post reads scale) ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | cut -c3-; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
@@ -139,7 +146,7 @@ start_server() { # db_url log_name
   : >"$out"
   QABOARD_LISTEN=127.0.0.1:0 QABOARD_DATABASE_URL="$1" QABOARD_DATA_DIR="$WORK/data" \
     QABOARD_POOL_SIZE="${QABOARD_POOL_SIZE:-16}" \
-    "$BIN/qaboard-bench-server" >"$out" 2>"$err" &
+    "$BIN/qaboard-bench-server" ${SERVER_ARGS:-} >"$out" 2>"$err" &
   SERVER_PID=$!
   local i
   for i in $(seq 600); do
@@ -258,6 +265,34 @@ reads() { # backend tag
   done
 }
 
+uncached() { # backend tag
+  # shellcheck disable=SC1090
+  source "$WORK/$1-detail.env"
+  # shellcheck disable=SC1090
+  source "$WORK/$1-list.env"
+  local c one_id one_path
+  # A single output read, the yardstick of issue 16's goals.
+  one_id=$(curl -fsS "$URL$DETAIL_PATH" | python3 -c \
+    'import json,sys; d=json.load(sys.stdin); print(next(iter(d["batches"]["default"]["outputs"])))')
+  one_path="/api/v1/output/$one_id/"
+  local other=0123456789abcdef0123456789abcdef01234567
+  for c in $READ_CONCURRENCIES; do
+    load "$1/$2/one-output/elsewhere/c$c" "$c" "$READ_DURATION" \
+      --write-before "bench/elsewhere@$other" get "$one_path"
+    load "$1/$2/commit-detail/elsewhere/c$c" "$c" "$READ_DURATION" \
+      --write-before "bench/elsewhere@$other" get "$DETAIL_PATH"
+    load "$1/$2/commit-detail/same-project/c$c" "$c" "$READ_DURATION" \
+      --write-before "$DETAIL_PROJECT@$other" get "$DETAIL_PATH"
+    load "$1/$2/commit-list/elsewhere/c$c" "$c" "$READ_DURATION" \
+      --write-before "bench/elsewhere@$other" get "$LIST_PATH"
+    load "$1/$2/commit-list/same-project/c$c" "$c" "$READ_DURATION" \
+      --write-before "$LIST_PROJECT@$other" get "$LIST_PATH"
+    # The write alone, to subtract from the CPU per request above.
+    load "$1/$2/write-only/c$c" "$c" "$READ_DURATION" \
+      --project bench/elsewhere --commit "$other" post-output
+  done
+}
+
 declare -A READS_DB=()
 
 for b in "${backends[@]}"; do
@@ -279,6 +314,31 @@ for b in "${backends[@]}"; do
         READS_DB[$b]=$db
         start_server "$db" "$b-reads"
         reads "$b" small
+        stop_server
+        ;;
+      post-nostamps)
+        db=$(fresh_db "$b" post_nostamps)
+        start_server "$db" "$b-post-nostamps-migrate"
+        stop_server
+        down=$(ls -d "$ROOT"/migrations/${b/pg/postgres}/*_read_stamps)
+        if [[ $b == pg ]]; then
+          psql -q -v ON_ERROR_STOP=1 "$db" -f "$down/down.sql"
+        else
+          sqlite3 "$db" <"$down/down.sql"
+        fi
+        SERVER_ARGS=--no-migrate start_server "$db" "$b-post-nostamps"
+        load "$b/post-output-nostamps/c$POST_CONCURRENCY" "$POST_CONCURRENCY" "$POST_DURATION" post-output
+        stop_server
+        ;;
+      uncached)
+        db=${READS_DB[$b]:-}
+        if [[ -z "$db" ]]; then
+          db=$(fresh_db "$b" uncached)
+          seed_reads "$b" "$db"
+          READS_DB[$b]=$db
+        fi
+        start_server "$db" "$b-uncached"
+        uncached "$b" small
         stop_server
         ;;
       scale)

@@ -23,6 +23,13 @@ scenarios:
                      (same project, commit and batch; varied input and
                      extra_parameters), body based on the recorded `qa run` request
   get PATH           repeated GET of PATH (e.g. '/api/v1/commit/<sha>?project=p')
+get options:
+  --write-before PROJECT@SHA
+                     before each timed GET, POST (untimed) a new output of commit
+                     SHA of PROJECT, as post-output would: the uncached reads of
+                     issue 16 (a write elsewhere, or to the same project's other
+                     commit, before every read); the server's CPU per request then
+                     includes the write's
 options:
   --concurrency N    threads, one keep-alive connection each (default 8)
   --duration D       measured time, e.g. 20s, 500ms, 2m (default 20s)
@@ -61,6 +68,7 @@ struct Opts {
     commit: Option<String>,
     inputs: u64,
     body: Option<String>,
+    write_before: Option<(String, String)>,
     scenario: Scenario,
 }
 
@@ -83,6 +91,7 @@ fn parse_opts() -> Result<Opts, String> {
         commit: None,
         inputs: 1000,
         body: None,
+        write_before: None,
         scenario: Scenario::PostOutput,
     };
     while let Some(arg) = a.next() {
@@ -101,6 +110,14 @@ fn parse_opts() -> Result<Opts, String> {
             "--commit" => o.commit = Some(a.value(&arg)?),
             "--inputs" => o.inputs = a.parsed(&arg, parse_count)?.max(1),
             "--body" => o.body = Some(a.value(&arg)?),
+            "--write-before" => {
+                let v = a.value(&arg)?;
+                let (p, c) = v
+                    .rsplit_once('@')
+                    .filter(|(p, c)| !p.is_empty() && !c.is_empty())
+                    .ok_or("--write-before takes PROJECT@SHA")?;
+                o.write_before = Some((p.to_string(), c.to_string()));
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -129,28 +146,43 @@ fn parse_opts() -> Result<Opts, String> {
 
 /// What each thread sends.
 enum Work {
-    Post { template: SlotTemplate, inputs: u64 },
-    Get { path: String },
+    Post {
+        template: SlotTemplate,
+        inputs: u64,
+    },
+    Get {
+        path: String,
+        /// `--write-before`: the template of the write and its storage folder.
+        before: Option<(SlotTemplate, String)>,
+    },
 }
 
 fn post_template(o: &Opts, sha: &str) -> Result<SlotTemplate, String> {
+    post_template_for(o, &o.project, sha)
+}
+
+fn storage_of(project: &str, sha: &str) -> String {
+    format!(
+        "/mnt/qaboard/{}/{}/{}",
+        project,
+        &sha[..2.min(sha.len())],
+        &sha[2.min(sha.len())..16.min(sha.len())]
+    )
+}
+
+fn post_template_for(o: &Opts, project: &str, sha: &str) -> Result<SlotTemplate, String> {
     let text = match &o.body {
         Some(f) => std::fs::read_to_string(f).map_err(|e| format!("cannot read {f}: {e}"))?,
         None => POST_OUTPUT_TEMPLATE.to_string(),
     };
     let mut v: Value =
         serde_json::from_str(&text).map_err(|e| format!("the body template is not JSON: {e}"))?;
-    let storage = format!(
-        "/mnt/qaboard/{}/{}/{}",
-        o.project,
-        &sha[..2.min(sha.len())],
-        &sha[2.min(sha.len())..16.min(sha.len())]
-    );
+    let storage = storage_of(project, sha);
     let m = v
         .as_object_mut()
         .ok_or("the body template must be a JSON object")?;
-    m.insert("project".into(), json!(o.project));
-    m.insert("project_root".into(), json!(o.project));
+    m.insert("project".into(), json!(project));
+    m.insert("project_root".into(), json!(project));
     m.insert("commit_sha".into(), json!(sha));
     m.insert("git_commit_sha".into(), json!(sha));
     m.insert("outputs_commit".into(), json!(storage));
@@ -221,7 +253,25 @@ fn worker(s: Arc<Shared>) -> ThreadResult {
                 template.render(&[&input, &outdir, &iter, &psnr], &mut body);
                 ("POST", "/api/v1/output/", Some(&body[..]))
             }
-            Work::Get { path } => ("GET", path.as_str(), None),
+            Work::Get { path, before } => {
+                if let Some((template, storage)) = before {
+                    // Untimed: a new output each time (input n, unique extra_parameters).
+                    let input = format!("\"images/bench/w{n:08}.jpg\"");
+                    let outdir = format!("\"{storage}/output/default/linux/base/w{n:08}\"");
+                    let psnr = format!("{:.3}", 25.0 + (n % 1500) as f64 / 100.0);
+                    template.render(&[&input, &outdir, &n.to_string(), &psnr], &mut body);
+                    match client.request("POST", "/api/v1/output/", Some(&body[..])) {
+                        Ok(resp) if !resp.ok() && res.first_error.is_none() => {
+                            res.first_error = Some(format!("write before: HTTP {}", resp.status));
+                        }
+                        Err(e) if res.first_error.is_none() => {
+                            res.first_error = Some(format!("write before: I/O error: {e}"));
+                        }
+                        _ => {}
+                    }
+                }
+                ("GET", path.as_str(), None)
+            }
         };
         let t0 = Instant::now();
         let r = client.request(method, path, payload);
@@ -293,7 +343,26 @@ fn run(o: Opts) -> Result<(), String> {
             },
             "post-output".to_string(),
         ),
-        Scenario::Get(p) => (Work::Get { path: p.clone() }, format!("get {p}")),
+        Scenario::Get(p) => {
+            let before = match &o.write_before {
+                Some((project, sha)) => Some((
+                    post_template_for(&o, project, sha)?,
+                    storage_of(project, sha),
+                )),
+                None => None,
+            };
+            let name = match &o.write_before {
+                Some((project, sha)) => format!("get {p} (write before: {project}@{sha})"),
+                None => format!("get {p}"),
+            };
+            (
+                Work::Get {
+                    path: p.clone(),
+                    before,
+                },
+                name,
+            )
+        }
     };
     let start = Instant::now();
     let warm_end = start + o.warmup;

@@ -1,11 +1,13 @@
 //! Rendered answers of the heavy reads (a commit with its outputs, the
-//! commits list), reused while the database has not changed.
+//! commits list), reused while what they show has not changed.
 //!
-//! Each entry keeps the [`DataVersion`] of the snapshot it was computed
-//! from; it is served only while the database's current version is the same,
-//! i.e. while no transaction committed anywhere since (see
-//! `qaboard_db::version`). Any write, through this server or not, makes the
-//! next read recompute its answer: entries are never stale, only unused.
+//! Each entry keeps the [`DataVersion`] of what it shows, computed in the
+//! snapshot it was rendered from (`qaboard_db::version::commit_version`,
+//! `window_version`: change stamps kept by database triggers); it is served
+//! only while the database gives the same version. Any write to what an
+//! answer shows, through this server or not, makes the next read recompute
+//! it; writes to other projects or commits leave it in use. Entries are
+//! never stale, only unused.
 //! Memory is bounded by `max_bytes`; the least recently used entries go first.
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

@@ -3,7 +3,7 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use qaboard_db::read::{self, CommitWindow};
-use qaboard_db::DbConn;
+use qaboard_db::{DataVersion, DbConn};
 use qaboard_model::aggregate::metric_names;
 use qaboard_model::rules::reference_branch;
 use qaboard_model::time::{iso_naive, iso_utc, parse_client_datetime};
@@ -25,33 +25,52 @@ pub struct CommitQuery {
     commit: Option<String>,
 }
 
-/// Serves a heavy read: from the response cache while the database is
-/// unchanged since the answer was rendered, otherwise by running `load` on
-/// one consistent snapshot (at most one such read per core at a time), then
+/// Serves a heavy read: from the response cache while what the answer shows
+/// is unchanged since it was rendered, otherwise by running `load` on one
+/// consistent snapshot (at most one such read per core at a time), then
 /// `render` once the connection is back in the pool, and caching the answer.
-/// `key` must name everything the answer depends on besides the data and,
-/// for answers that depend on the clock, `clock` (e.g. the current second):
-/// an answer is reused only for the same data and the same `clock`.
-async fn cached_read<D, L, R>(
+///
+/// `version` computes, from the database, the version of what the answer
+/// shows (`qaboard_db::version::commit_version`, `window_version`: change
+/// stamps kept by triggers, so writes by any process count, and writes to
+/// other projects or commits do not); `None` means "not cacheable" (e.g. a
+/// name resolved through a git mirror). On a miss it runs first inside the
+/// snapshot of `load`, so an answer is stored under exactly the version of
+/// the data it shows. `key` must name everything the answer depends on
+/// besides the data and, for answers that depend on the clock, `clock` (e.g.
+/// the current second): an answer is reused only for the same data and the
+/// same `clock`.
+async fn cached_read<D, V, L, R>(
     state: web::Data<AppState>,
     key: String,
     clock: Option<String>,
+    version: V,
     load: L,
     render: R,
 ) -> Result<HttpResponse, ApiError>
 where
     D: Send + 'static,
+    V: Fn(&mut DbConn) -> Result<Option<DataVersion>, ApiError> + Clone + Send + 'static,
     L: FnOnce(&mut DbConn) -> Result<D, ApiError> + Send + 'static,
     R: FnOnce(D) -> Vec<u8> + Send + 'static,
 {
     let pool = state.pool.clone();
     let cache = state.config.cache.clone();
-    if cache.enabled() {
-        let (pool, cache, key, clock) = (pool.clone(), cache.clone(), key.clone(), clock.clone());
+    let caching = cache.enabled() && pool.versions_shared();
+    if caching {
+        let (pool, cache, key, clock, version) = (
+            pool.clone(),
+            cache.clone(),
+            key.clone(),
+            clock.clone(),
+            version.clone(),
+        );
         let hit = run_db(move || {
             let mut conn = pool.get()?;
-            let version = pool.data_version(&mut conn)?.at(clock.as_deref());
-            Ok(cache.get(&key, &version))
+            Ok(match version(&mut conn)? {
+                Some(v) => cache.get(&key, &v.at(clock.as_deref())),
+                None => None,
+            })
         })
         .await?;
         if let Some(body) = hit {
@@ -64,19 +83,32 @@ where
     let _permit = state.heavy_reads.acquire().await.ok();
     let body = run_db(move || {
         let mut conn = pool.get()?;
-        if cache.enabled() {
-            // Another request may have rendered it while this one waited.
-            let version = pool.data_version(&mut conn)?.at(clock.as_deref());
-            if let Some(body) = cache.get(&key, &version) {
-                return Ok(body);
-            }
-        }
-        let (version, data) = pool.snapshot_read(&mut conn, load)?;
-        let version = version.at(clock.as_deref());
+        let (v, data) = pool.read_snapshot(&mut conn, |conn| {
+            let v = if caching {
+                match version(conn)? {
+                    Some(v) => {
+                        let v = v.at(clock.as_deref());
+                        // Another request may have rendered it while this one waited.
+                        if let Some(body) = cache.get(&key, &v) {
+                            return Ok((None, Err(body)));
+                        }
+                        Some(v)
+                    }
+                    None => None,
+                }
+            } else {
+                None
+            };
+            Ok::<_, ApiError>((v, Ok(load(conn)?)))
+        })?;
         drop(conn);
+        let data = match data {
+            Ok(d) => d,
+            Err(cached) => return Ok(cached),
+        };
         let body = Bytes::from(render(data));
-        if cache.enabled() {
-            cache.put(key, version, body.clone());
+        if let Some(v) = v {
+            cache.put(key, v, body.clone());
         }
         Ok(body)
     })
@@ -108,6 +140,28 @@ fn parse_metrics(m: Option<&str>) -> Result<Vec<String>, ApiError> {
     }
 }
 
+/// The latest commit of `branch` (default: the project's reference branch)
+/// with results, as the commit page shows when no commit is named.
+fn latest_sha(
+    conn: &mut DbConn,
+    project: &str,
+    branch: Option<&str>,
+    batch: Option<&str>,
+) -> Result<(String, Option<String>), ApiError> {
+    let branch = match branch {
+        Some(b) => b.to_string(),
+        None => read::project(conn, project)?
+            .and_then(|p| {
+                p.data
+                    .get("qatools_config")
+                    .map(|c| reference_branch(c).to_string())
+            })
+            .unwrap_or_else(|| qaboard_model::DEFAULT_REFERENCE_BRANCH.to_string()),
+    };
+    let sha = read::latest_successful_commit(conn, project, &branch, batch)?;
+    Ok((branch, sha))
+}
+
 /// `GET /api/v1/commit/[<id or prefix>]`
 pub async fn get_commit(
     _: ReadAccess,
@@ -129,27 +183,31 @@ pub async fn get_commit(
     let key = serde_json::json!(["commit", project, sha, branch, batch, metric_names]).to_string();
     let storage_root = state.config.storage_root.clone();
     let git = state.git.clone();
+    let version = {
+        let (project, sha, branch, batch) =
+            (project.clone(), sha.clone(), branch.clone(), batch.clone());
+        move |conn: &mut DbConn| -> Result<Option<DataVersion>, ApiError> {
+            let sha = match &sha {
+                Some(s) => s.clone(),
+                None => match latest_sha(conn, &project, branch.as_deref(), batch.as_deref())? {
+                    (_, Some(s)) => s,
+                    (_, None) => return Ok(None),
+                },
+            };
+            Ok(qaboard_db::version::commit_version(conn, &project, &sha)?)
+        }
+    };
     let load = move |conn: &mut DbConn| {
         let sha = match sha {
             Some(s) => s,
-            None => {
-                let branch = match branch {
-                    Some(b) => b,
-                    None => read::project(conn, &project)?
-                        .and_then(|p| {
-                            p.data
-                                .get("qatools_config")
-                                .map(|c| reference_branch(c).to_string())
-                        })
-                        .unwrap_or_else(|| qaboard_model::DEFAULT_REFERENCE_BRANCH.to_string()),
-                };
-                read::latest_successful_commit(conn, &project, &branch, batch.as_deref())?
-                    .ok_or_else(|| {
-                        ApiError::NotFound(format!(
-                            "no commit of {project} on {branch} has results"
-                        ))
-                    })?
-            }
+            None => match latest_sha(conn, &project, branch.as_deref(), batch.as_deref())? {
+                (_, Some(s)) => s,
+                (branch, None) => {
+                    return Err(ApiError::NotFound(format!(
+                        "no commit of {project} on {branch} has results"
+                    )))
+                }
+            },
         };
         let mut tree = read::commit_tree(conn, &project, &sha, batch.as_deref(), &metric_names)?;
         if tree.is_none() {
@@ -175,7 +233,7 @@ pub async fn get_commit(
             };
             commit_json(&tree, None, &opts)
         };
-    cached_read(state, key, None, load, render).await
+    cached_read(state, key, None, version, load, render).await
 }
 
 /// Query parameters of the commits list.
@@ -269,6 +327,12 @@ pub async fn get_commits(
         opts.metric_names,
     ])
     .to_string();
+    let version = {
+        let window = window.clone();
+        move |conn: &mut DbConn| -> Result<Option<DataVersion>, ApiError> {
+            Ok(Some(qaboard_db::version::window_version(conn, &window)?))
+        }
+    };
     let load = move |conn: &mut DbConn| {
         let project = read::project(conn, &window.project)?;
         let commits = read::commits_in_window(conn, &window)?;
@@ -290,7 +354,7 @@ pub async fn get_commits(
     // A window that ends now is one answer per second: it replaces the
     // previous second's under the same key instead of piling up beside it.
     let clock = to_given.is_none().then(|| now.timestamp().to_string());
-    cached_read(state, key, clock, load, render).await
+    cached_read(state, key, clock, version, load, render).await
 }
 
 /// Query with a project.

@@ -1,9 +1,15 @@
-//! Versions of the committed state of a database, so that answers computed
-//! from it can be reused until something is written.
+//! Versions of data, so that answers computed from it can be reused until
+//! it changes.
 //!
-//! A [`DataVersion`] is equal to an earlier one only if no transaction
-//! committed in between, whoever the writer: this server, another server
-//! process, the original backend or `psql`.
+//! - [`commit_version`] and [`window_version`] (issue 16): the version of
+//!   what one commit page or one commits list shows, from the change stamps
+//!   that database triggers keep on the rows (migrations `read_stamps`,
+//!   `queries/stamps.rs`). Writes elsewhere leave them equal. Used by the
+//!   response cache.
+//! - [`DbPool::data_version`]: the whole database's committed state, equal
+//!   to an earlier one only if no transaction committed in between, whoever
+//!   the writer: this server, another server process, the original backend
+//!   or `psql`:
 //!
 //! - PostgreSQL: the transaction snapshot (`txid_current_snapshot()`: the
 //!   oldest running transaction, the next transaction id and the ids in
@@ -19,7 +25,34 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel::SqliteConnection;
 
+use crate::read::CommitWindow;
 use crate::{DbConn, DbError, DbPool};
+
+/// The version of commit `sha` (full or unique prefix) of `project` as its
+/// page shows it: the project's data, the commit, its batches and their
+/// outputs (their change stamps, see `queries/stamps.rs` and
+/// docs/read-performance.md). Unlike [`DbPool::data_version`] it changes
+/// only with what the page renders: writes to other projects or to other
+/// commits leave it equal. `None` when the database has no such commit (e.g.
+/// a tag name resolved through the git mirror: not cacheable by data).
+/// Errors: [`DbError::Ambiguous`] for a prefix of several commits, as the
+/// read itself.
+pub fn commit_version(
+    conn: &mut DbConn,
+    project: &str,
+    sha: &str,
+) -> Result<Option<DataVersion>, DbError> {
+    let v = crate::dispatch!(conn, |c, q| q::stamps::commit_version(c, project, sha))?;
+    Ok(v.map(|v| DataVersion(format!("c:{v}"))))
+}
+
+/// The version of the commits list of window `w`: which commits it selects
+/// (as [`crate::read::commits_in_window`]), the project's data, and the
+/// stamps of those commits, their batches and outputs.
+pub fn window_version(conn: &mut DbConn, w: &CommitWindow) -> Result<DataVersion, DbError> {
+    let v = crate::dispatch!(conn, |c, q| q::stamps::window_version(c, w))?;
+    Ok(DataVersion(format!("w:{v}")))
+}
 
 /// A version of the committed state of a database (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -128,17 +161,7 @@ impl DbPool {
             DbPool::Sqlite(_, watch) => Some(watch.version()?),
             DbPool::Pg(_) => None,
         };
-        let begin = match conn {
-            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(
-                &mut **c,
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            ),
-            DbConn::Sqlite(c) => {
-                AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN DEFERRED")
-            }
-        };
-        begin.map_err(DbError::from)?;
-        let result = (|| {
+        self.read_snapshot(conn, |conn| {
             let version = match (version, &mut *conn) {
                 (Some(v), _) => v,
                 // Inside the transaction: the snapshot every read of `f` uses.
@@ -149,8 +172,35 @@ impl DbPool {
                     )
                 }
             };
-            Ok::<_, E>((version, f(conn)?))
-        })();
+            Ok((version, f(conn)?))
+        })
+    }
+
+    /// Runs `f` in one read-only transaction: all its reads see one
+    /// consistent state of the database (PostgreSQL: `REPEATABLE READ READ
+    /// ONLY`; SQLite: one deferred read transaction, a WAL snapshot). A
+    /// version computed by `f` first (e.g. [`commit_version`]) is then the
+    /// version of exactly the data `f` reads next, so an answer is never
+    /// stored under a newer version than its data.
+    pub fn read_snapshot<T, E>(
+        &self,
+        conn: &mut DbConn,
+        f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let begin = match conn {
+            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(
+                &mut **c,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            ),
+            DbConn::Sqlite(c) => {
+                AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN DEFERRED")
+            }
+        };
+        begin.map_err(DbError::from)?;
+        let result = f(conn);
         let end = match (&result, conn) {
             (Ok(_), DbConn::Pg(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
             (Ok(_), DbConn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
@@ -160,5 +210,19 @@ impl DbPool {
         let value = result?;
         end.map_err(DbError::from)?;
         Ok(value)
+    }
+
+    /// Whether versions read from the database ([`commit_version`],
+    /// [`window_version`]) describe what every connection of this pool
+    /// sees: false for in-memory SQLite, where each connection has a
+    /// database of its own.
+    pub fn versions_shared(&self) -> bool {
+        match self {
+            DbPool::Sqlite(_, watch) => {
+                let state = watch.0.lock().unwrap_or_else(PoisonError::into_inner);
+                !(state.path == ":memory:" || state.path.starts_with("file::memory:"))
+            }
+            DbPool::Pg(_) => true,
+        }
     }
 }

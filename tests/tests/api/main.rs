@@ -23,6 +23,7 @@ mod jobs_limits;
 mod json_numbers;
 mod openapi;
 mod operations;
+mod read_after_write;
 mod replay;
 mod response_cache;
 mod robustness;

@@ -155,6 +155,7 @@ pub(crate) mod jobs;
 pub(crate) mod operations;
 pub(crate) mod output;
 pub(crate) mod project;
+pub(crate) mod stamps;
 pub(crate) mod test_input;
 pub(crate) mod tree;
 pub(crate) mod user;

@@ -8,20 +8,9 @@ pub(crate) fn commits_in_window(
     w: &CommitWindow,
 ) -> Result<Vec<CommitTree>, DbError> {
     let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
-    let mut latest = ci_commits::table
-        .filter(ci_commits::project_id.eq(&w.project))
-        .select(max_authored())
-        .into_boxed();
-    if let (Some(b), Some(o)) = (&w.branch, &origin) {
-        latest = latest.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
-    }
-    if let Some(c) = &w.committer {
-        latest = latest.filter(committer_is(c));
-    }
-    let Some(latest) = latest.first::<Option<chrono::DateTime<Utc>>>(conn)? else {
+    let Some((from, to)) = window_range(conn, w)? else {
         return Ok(Vec::new());
     };
-    let (from, to) = qaboard_model::window::commits_window_bounds(latest, w.from, w.to);
     let mut q = ci_commits::table
         .filter(ci_commits::project_id.eq(&w.project))
         .filter(ci_commits::authored_datetime.ge(from))
@@ -110,6 +99,54 @@ pub(crate) fn commits_in_window(
             })
         })
         .collect())
+}
+
+/// A time range, both ends included.
+type TimeRange = (chrono::DateTime<Utc>, chrono::DateTime<Utc>);
+
+/// The time range of a window: `None` when no commit matches its filters.
+fn window_range(conn: &mut Conn, w: &CommitWindow) -> Result<Option<TimeRange>, DbError> {
+    let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
+    let mut latest = ci_commits::table
+        .filter(ci_commits::project_id.eq(&w.project))
+        .select(max_authored())
+        .into_boxed();
+    if let (Some(b), Some(o)) = (&w.branch, &origin) {
+        latest = latest.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
+    }
+    if let Some(c) = &w.committer {
+        latest = latest.filter(committer_is(c));
+    }
+    let Some(latest) = latest.first::<Option<chrono::DateTime<Utc>>>(conn)? else {
+        return Ok(None);
+    };
+    Ok(Some(qaboard_model::window::commits_window_bounds(
+        latest, w.from, w.to,
+    )))
+}
+
+/// The ids of the commits a window shows, in the order and with the limit of
+/// [`commits_in_window`] (for its version, `super::stamps`).
+pub(crate) fn window_commit_ids(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<i32>, DbError> {
+    let Some((from, to)) = window_range(conn, w)? else {
+        return Ok(Vec::new());
+    };
+    let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
+    let mut q = ci_commits::table
+        .filter(ci_commits::project_id.eq(&w.project))
+        .filter(ci_commits::authored_datetime.ge(from))
+        .filter(ci_commits::authored_datetime.le(to))
+        .select(ci_commits::id)
+        .order(ci_commits::authored_datetime.desc())
+        .limit(w.limit)
+        .into_boxed();
+    if let (Some(b), Some(o)) = (&w.branch, &origin) {
+        q = q.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
+    }
+    if let Some(c) = &w.committer {
+        q = q.filter(committer_is(c));
+    }
+    Ok(q.load(conn)?)
 }
 
 /// A boxed filter on commits.
