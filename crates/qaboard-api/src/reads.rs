@@ -57,6 +57,7 @@ where
     let pool = state.pool.clone();
     let cache = state.config.cache.clone();
     let caching = cache.enabled() && pool.versions_shared();
+    let key = format!("{}|{key}", state.cache_scope);
     if caching {
         let (pool, cache, key, clock, version) = (
             pool.clone(),

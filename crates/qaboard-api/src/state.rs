@@ -53,6 +53,16 @@ pub struct AppState {
     pub jobs: qaboard_jobs::LocalRunner,
     /// Stops the LSF jobs of `qa batch --runner lsf` (`bkill` through `QA_RUNNERS_LSF_BRIDGE`).
     pub lsf: qaboard_jobs::LsfRunner,
+    /// Unique per state in this process: prefixes the response cache's keys, so states over
+    /// different databases that share one cache (one `ApiConfig`) never serve each other's
+    /// answers, even when their versions are equal.
+    pub cache_scope: u64,
+}
+
+/// The next [`AppState::cache_scope`].
+fn next_cache_scope() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl AppState {
@@ -100,6 +110,7 @@ impl AppState {
             users,
             outbound,
             metrics: crate::metrics::Metrics::new(),
+            cache_scope: next_cache_scope(),
         }
     }
 }

@@ -277,3 +277,48 @@ fn parameters_never_run_into_each_other_in_the_cache() {
         assert_eq!(other["batches"], json!({}), "{label}: {other}");
     }
 }
+
+/// Two servers over two databases sharing one cache (one `ApiConfig`), written alike so their
+/// versions are equal: each still reads its own data.
+#[test]
+fn servers_sharing_a_cache_never_serve_each_others_answers() {
+    let cache = Arc::new(ResponseCache::new(1 << 20));
+    let cfg = ApiConfig {
+        cache: cache.clone(),
+        ..ApiConfig::default()
+    };
+    let apps: Vec<TestApp> = backends()
+        .into_iter()
+        .chain([TestDb::sqlite()])
+        .map(|db| spawn_app(db, cfg.clone()))
+        .collect();
+    let sha = "4444444444444444444444444444444444444444";
+    for (i, app) in apps.iter().enumerate() {
+        let body = with(
+            &with(&output_body(), "commit_sha", json!(sha)),
+            "data",
+            json!({"server": i}),
+        );
+        let r = Client::new(app).post("/api/v1/output/", &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let project = output_body()["project"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        for (i, app) in apps.iter().enumerate() {
+            let r = Client::new(app).get(&format!(
+                "/api/v1/commit/{sha}?project={}",
+                encode(&project)
+            ));
+            assert_eq!(r.status, 200, "{}", r.body);
+            let outputs = r.json()["batches"]["default"]["outputs"].clone();
+            let output = outputs
+                .as_object()
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()
+                .clone();
+            assert_eq!(output["data"]["server"], json!(i), "server {i}: {}", r.body);
+        }
+    }
+}
