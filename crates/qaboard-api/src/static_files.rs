@@ -41,16 +41,26 @@ use crate::state::AppState;
 
 pub use webapp::{configure_webapp, RESERVED_PREFIXES};
 
+/// The metrics `route` label of `/s` requests (the scope has no route
+/// pattern of its own).
+pub const ROUTE_LABEL: &str = "/s/{tail:.*}";
+
+/// Whether a request path is one [`configure`] answers (`/s`, `/s/…`).
+pub fn is_files_path(path: &str) -> bool {
+    path == "/s" || path.starts_with("/s/")
+}
+
 /// Mounts `/s` and `/s/<path>` (all methods: `OPTIONS` 200, `GET`/`HEAD`
 /// served, others 405 plain text) over the app's [`AppState::storage`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/s", "/s/{tail:.*}"]).default_service(web::to(
-            |req: HttpRequest, state: web::Data<AppState>| async move {
-                serve(req, state.storage.clone()).await
-            },
-        )),
-    );
+    // A scope (static prefix match) rather than a `/s/{tail:.*}` resource:
+    // the resource's regex took a fifth of the CPU of small-file requests
+    // (perf). Its metrics route label is [`ROUTE_LABEL`].
+    cfg.service(web::scope("/s").default_service(web::to(
+        |req: HttpRequest, state: web::Data<AppState>| async move {
+            serve(req, state.storage.clone()).await
+        },
+    )));
 }
 
 /// Mounts `/s` like [`configure`] over `storage`, for a server without
@@ -58,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Register it before [`crate::configure`] when both are used.
 pub fn configure_standalone(cfg: &mut web::ServiceConfig, storage: Storage) {
     cfg.service(
-        web::resource(["/s", "/s/{tail:.*}"]).default_service(web::to(move |req: HttpRequest| {
+        web::scope("/s").default_service(web::to(move |req: HttpRequest| {
             let storage = storage.clone();
             async move { serve(req, storage).await }
         })),
