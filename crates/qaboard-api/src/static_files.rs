@@ -317,7 +317,7 @@ fn respond(req: &HttpRequest, plan: Plan, raw: &str, decoded: &OsStr) -> HttpRes
         Plan::Listing(entries) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(listing_html(&raw, entries)),
+            .body(listing_html(raw, entries)),
         Plan::Error(e) => error_response(&e),
     }
 }
