@@ -26,6 +26,46 @@ fn tune_allocator() {
     }
 }
 
+/// Gives freed heap memory back to the OS after bursts of large request
+/// bodies: every second, when at least `TRIM_AFTER_BYTES` of bodies were read
+/// since the last trim, none arrived in the last second and none is being
+/// read, calls glibc's `malloc_trim(0)`. Without it the 128 MiB trim
+/// threshold of [`tune_allocator`] and per-thread arenas keep the burst's
+/// peak (bench/body_burst.py; docs/robustness.md "Memory after a burst").
+/// Quiet servers never trim; a busy one trims at most once a second, and only
+/// between bodies.
+fn spawn_heap_trimmer(budget: std::sync::Arc<qaboard_api::body::BodyBudget>) {
+    const TRIM_AFTER_BYTES: u64 = 64 * 1024 * 1024;
+    let spawned = std::thread::Builder::new()
+        .name("heap-trim".into())
+        .spawn(move || {
+            let (mut trimmed_at, mut last_seen) = (0u64, 0u64);
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let taken = budget.bytes_taken_total();
+                let quiet = taken == last_seen && budget.in_flight() == 0;
+                last_seen = taken;
+                if quiet && taken - trimmed_at >= TRIM_AFTER_BYTES {
+                    trimmed_at = taken;
+                    malloc_trim();
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("no heap trimmer thread: {e}");
+    }
+}
+
+#[allow(unsafe_code)]
+fn malloc_trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of glibc's arenas; it
+    // takes each arena's lock and is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 const USAGE: &str = "usage: qaboard-server [--config FILE] [--no-migrate]\n\
   --config FILE   TOML settings (also QABOARD_CONFIG); QABOARD_* variables override it\n\
   --no-migrate    do not apply pending database migrations at start\n\
@@ -108,6 +148,7 @@ fn run() -> Result<()> {
         .listen_addr()
         .with_context(|| format!("cannot resolve {}", settings.listen))?;
     let state = AppState::from_settings(pool, settings.clone());
+    spawn_heap_trimmer(state.config.body_budget.clone());
     // Refuse to start when logins or integrations cannot work (secret key, LDAP, JSON settings).
     state.users.check().map_err(anyhow::Error::msg)?;
     qaboard_api::integrations::outbound_settings(&settings).map_err(anyhow::Error::msg)?;

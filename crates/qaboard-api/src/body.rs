@@ -24,6 +24,8 @@ pub struct BodyBudget {
     bytes: Arc<Semaphore>,
     total: usize,
     wait: Duration,
+    /// Bytes ever taken (see [`BodyBudget::bytes_taken_total`]).
+    taken: std::sync::atomic::AtomicU64,
 }
 
 impl BodyBudget {
@@ -34,6 +36,7 @@ impl BodyBudget {
             bytes: Arc::new(Semaphore::new(total)),
             total,
             wait,
+            taken: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -66,7 +69,21 @@ impl BodyBudget {
             Some(h) => h.merge(permit),
             None => *held = Some(permit),
         }
+        self.taken
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Bytes of request bodies read since start (monotonic). The server
+    /// binary gives freed heap back to the OS after a quiet period that
+    /// followed many body bytes (bench/body_burst.py, docs/robustness.md).
+    pub fn bytes_taken_total(&self) -> u64 {
+        self.taken.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bytes of request bodies being read now.
+    pub fn in_flight(&self) -> usize {
+        self.total - self.available()
     }
 
     /// Bytes free now (for tests and metrics).

@@ -22,12 +22,13 @@
 //! Percent-decoding: the raw request path is decoded exactly once here
 //! (`%2e%2e` becomes `..` and is then refused by the storage, `%2F` is `/`);
 //! [`qaboard_storage`] never decodes.
+mod small;
 mod webapp;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use actix_files::NamedFile;
 use actix_web::http::header::{self, ContentEncoding, HeaderValue};
@@ -40,16 +41,26 @@ use crate::state::AppState;
 
 pub use webapp::{configure_webapp, RESERVED_PREFIXES};
 
+/// The metrics `route` label of `/s` requests (the scope has no route
+/// pattern of its own).
+pub const ROUTE_LABEL: &str = "/s/{tail:.*}";
+
+/// Whether a request path is one [`configure`] answers (`/s`, `/s/…`).
+pub fn is_files_path(path: &str) -> bool {
+    path == "/s" || path.starts_with("/s/")
+}
+
 /// Mounts `/s` and `/s/<path>` (all methods: `OPTIONS` 200, `GET`/`HEAD`
 /// served, others 405 plain text) over the app's [`AppState::storage`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/s", "/s/{tail:.*}"]).default_service(web::to(
-            |req: HttpRequest, state: web::Data<AppState>| async move {
-                serve(req, state.storage.clone()).await
-            },
-        )),
-    );
+    // A scope (static prefix match) rather than a `/s/{tail:.*}` resource:
+    // the resource's regex took a fifth of the CPU of small-file requests
+    // (perf). Its metrics route label is [`ROUTE_LABEL`].
+    cfg.service(web::scope("/s").default_service(web::to(
+        |req: HttpRequest, state: web::Data<AppState>| async move {
+            serve(req, state.storage.clone()).await
+        },
+    )));
 }
 
 /// Mounts `/s` like [`configure`] over `storage`, for a server without
@@ -57,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Register it before [`crate::configure`] when both are used.
 pub fn configure_standalone(cfg: &mut web::ServiceConfig, storage: Storage) {
     cfg.service(
-        web::resource(["/s", "/s/{tail:.*}"]).default_service(web::to(move |req: HttpRequest| {
+        web::scope("/s").default_service(web::to(move |req: HttpRequest| {
             let storage = storage.clone();
             async move { serve(req, storage).await }
         })),
@@ -65,8 +76,8 @@ pub fn configure_standalone(cfg: &mut web::ServiceConfig, storage: Storage) {
 }
 
 /// Files up to this size are read on the worker thread rather than on the
-/// blocking pool (see `answer`).
-const SYNC_READ_MAX_BYTES: u64 = 64 * 1024;
+/// blocking pool when they take the general path (see `answer`).
+const SYNC_READ_MAX_BYTES: u64 = small::SMALL_FILE_MAX_BYTES;
 
 /// What to answer, decided on a blocking thread.
 enum Plan {
@@ -77,6 +88,11 @@ enum Plan {
     },
     /// The `.gz` sidecar of a missing file, for a client without gzip.
     Gunzip(Opened),
+    /// A small file read whole ([`small`]); `gzip` as for `File`.
+    Small {
+        file: small::SmallFile,
+        gzip: bool,
+    },
     /// A folder asked without trailing slash.
     Redirect,
     /// A folder listing.
@@ -149,7 +165,25 @@ fn with_gz(path: &OsStr) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn plan(storage: &Storage, path: &OsStr, slash: bool, gzip_ok: bool) -> Plan {
+/// [`plan_general`], then a file of a request without `Range` or conditions
+/// ([`small::eligible`]) read whole when small.
+fn plan(storage: &Storage, path: &OsStr, slash: bool, gzip_ok: bool, small_ok: bool) -> Plan {
+    match plan_general(storage, path, slash, gzip_ok) {
+        Plan::File { opened, gzip } if small_ok => {
+            match small::read(&opened.file, &opened.metadata) {
+                None => Plan::File { opened, gzip },
+                Some(Ok(file)) => Plan::Small { file, gzip },
+                Some(Err(source)) => Plan::Error(StorageError::Io {
+                    path: opened.path,
+                    source,
+                }),
+            }
+        }
+        plan => plan,
+    }
+}
+
+fn plan_general(storage: &Storage, path: &OsStr, slash: bool, gzip_ok: bool) -> Plan {
     if gzip_ok && !slash {
         if let Ok(opened) = storage.open_file(with_gz(path)) {
             return Plan::File { opened, gzip: true };
@@ -187,8 +221,19 @@ async fn answer(req: &HttpRequest, storage: Storage) -> HttpResponse {
     let decoded = decode_path(rest);
     let slash = decoded.as_bytes().ends_with(b"/");
     let gzip_ok = accepts_gzip(req);
+    let small_ok = small::eligible(req);
+    // Small files are opened and read right here, as nginx does by default
+    // (no thread pool): two thread hand-offs per request cost more than the
+    // open and the read of a small cached file (bench/README.md, perf).
+    // Anything else (folders, large or missing files) goes to the blocking
+    // pool.
+    if small_ok && !slash {
+        if let Some(plan) = small_inline(&storage, &decoded, gzip_ok) {
+            return respond(req, plan, &raw, &decoded);
+        }
+    }
     let path = decoded.clone();
-    let plan = match web::block(move || plan(&storage, &path, slash, gzip_ok)).await {
+    let plan = match web::block(move || plan(&storage, &path, slash, gzip_ok, small_ok)).await {
         Ok(p) => p,
         Err(e) => {
             log::warn!("/s/: blocking task failed: {e}");
@@ -198,6 +243,37 @@ async fn answer(req: &HttpRequest, storage: Storage) -> HttpResponse {
             );
         }
     };
+    respond(req, plan, &raw, &decoded)
+}
+
+/// The fast path on the worker thread: the `.gz` sidecar (when accepted)
+/// or the file itself, when it is a regular file of at most
+/// [`small::SMALL_FILE_MAX_BYTES`]; `None` for anything else (then decided on
+/// the blocking pool, errors included).
+fn small_inline(storage: &Storage, path: &OsStr, gzip_ok: bool) -> Option<Plan> {
+    let try_one = |p: &Path, gzip: bool| -> Option<Plan> {
+        let opened = storage.open(p).ok()?;
+        if !opened.metadata.is_file() {
+            return None;
+        }
+        match small::read(&opened.file, &opened.metadata)? {
+            Ok(file) => Some(Plan::Small { file, gzip }),
+            Err(_) => None,
+        }
+    };
+    if gzip_ok {
+        if let Ok(opened) = storage.open_file(with_gz(path)) {
+            return match small::read(&opened.file, &opened.metadata)? {
+                Ok(file) => Some(Plan::Small { file, gzip: true }),
+                Err(_) => None,
+            };
+        }
+    }
+    try_one(Path::new(path), false)
+}
+
+/// The answer of a decided plan.
+fn respond(req: &HttpRequest, plan: Plan, raw: &str, decoded: &OsStr) -> HttpResponse {
     match plan {
         Plan::File { opened, gzip } => {
             // Named after the requested path: the type of `a.json.gz` is JSON.
@@ -226,7 +302,8 @@ async fn answer(req: &HttpRequest, storage: Storage) -> HttpResponse {
             }
             res
         }
-        Plan::Gunzip(opened) => gunzip_response(req, opened, &decoded),
+        Plan::Small { file, gzip } => small::respond(file, Path::new(decoded), gzip),
+        Plan::Gunzip(opened) => gunzip_response(req, opened, decoded),
         Plan::Redirect => {
             let mut location = format!("{raw}/");
             if let Some(q) = req.uri().query() {
@@ -240,7 +317,7 @@ async fn answer(req: &HttpRequest, storage: Storage) -> HttpResponse {
         Plan::Listing(entries) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(listing_html(&raw, entries)),
+            .body(listing_html(raw, entries)),
         Plan::Error(e) => error_response(&e),
     }
 }

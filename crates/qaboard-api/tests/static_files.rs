@@ -251,6 +251,42 @@ fn ranges_and_conditional_requests() {
     assert_eq!(r.status, 200);
 }
 
+/// Small files without `Range` or conditions are answered from one buffer
+/// (static_files/small.rs): the same headers as the general path gives.
+#[test]
+fn small_file_fast_path_matches_the_general_path() {
+    let fx = fixture();
+    let names = [
+        "content-type",
+        "content-length",
+        "etag",
+        "last-modified",
+        "accept-ranges",
+        "content-encoding",
+        "vary",
+        "access-control-allow-origin",
+    ];
+    for (path, enc) in [("/a.txt", ""), ("/plot.png", ""), ("/both.json", "gzip")] {
+        let fast = get(&fx, path, &[("Accept-Encoding", enc)]);
+        // A non-matching If-None-Match sends the request down the general path.
+        let general = get(
+            &fx,
+            path,
+            &[("Accept-Encoding", enc), ("If-None-Match", "\"other\"")],
+        );
+        assert_eq!((fast.status, general.status), (200, 200), "{path}");
+        assert_eq!(fast.body, general.body, "{path}");
+        for n in names {
+            assert_eq!(fast.header(n), general.header(n), "{path}: {n}");
+        }
+        assert!(fast.header("etag").is_some(), "{path}");
+    }
+    let head = send(fx.agent.head(&format!("{}/a.txt", fx.base)));
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("11"));
+    assert!(head.body.is_empty());
+}
+
 #[test]
 fn gzip_sidecars_both_ways() {
     let fx = fixture();

@@ -40,7 +40,11 @@ pub async fn record_requests<B: MessageBody>(
     let elapsed = start.elapsed();
     match &result {
         Ok(res) => {
-            let route = res.request().match_pattern();
+            let route = res.request().match_pattern().or_else(|| {
+                // `/s/` is a scope without a pattern (static_files.rs).
+                crate::static_files::is_files_path(res.request().path())
+                    .then(|| crate::static_files::ROUTE_LABEL.to_string())
+            });
             metrics.observe_request(&method, route.as_deref(), res.status(), elapsed);
         }
         Err(e) => {
