@@ -30,8 +30,9 @@ if [[ -z "${NO_BUILD:-}" ]]; then
   nice -n 10 cargo build --release -p qaboard-api --example static_server
   nice -n 10 cargo build --release -p qaboard-server
 fi
-STATIC_BIN=$REPO/target/release/examples/static_server
-SERVER_BIN=$REPO/target/release/qaboard-server
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+STATIC_BIN=$TARGET_DIR/release/examples/static_server
+SERVER_BIN=$TARGET_DIR/release/qaboard-server
 
 [[ -f "$WORK/root/big.bin" ]] || head -c 100000000 /dev/urandom > "$WORK/root/big.bin"
 [[ -f "$WORK/root/small/09999.json" ]] || python3 - "$WORK/root/small" <<'PY'
