@@ -68,8 +68,17 @@ where
         );
         let hit = run_db(move || {
             let mut conn = pool.get()?;
+            // Nothing committed anywhere since the entry was last found
+            // current: served without computing the per-read version.
+            let global = pool
+                .data_version(&mut conn)
+                .ok()
+                .map(|g| g.at(clock.as_deref()));
+            if let Some(body) = global.as_ref().and_then(|g| cache.get_unchanged(&key, g)) {
+                return Ok(Some(body));
+            }
             Ok(match version(&mut conn)? {
-                Some(v) => cache.get(&key, &v.at(clock.as_deref())),
+                Some(v) => cache.get(&key, &v.at(clock.as_deref()), global),
                 None => None,
             })
         })
@@ -86,14 +95,16 @@ where
         let mut conn = pool.get()?;
         let (v, data) = pool.read_snapshot(&mut conn, |conn| {
             let v = if caching {
+                // In the snapshot of the reads (PostgreSQL), or before them (SQLite).
+                let global = pool.data_version(conn).ok().map(|g| g.at(clock.as_deref()));
                 match version(conn)? {
                     Some(v) => {
                         let v = v.at(clock.as_deref());
                         // Another request may have rendered it while this one waited.
-                        if let Some(body) = cache.get(&key, &v) {
+                        if let Some(body) = cache.get(&key, &v, global.clone()) {
                             return Ok((None, Err(body)));
                         }
-                        Some(v)
+                        Some((v, global))
                     }
                     None => None,
                 }
@@ -108,8 +119,8 @@ where
             Err(cached) => return Ok(cached),
         };
         let body = Bytes::from(render(data));
-        if let Some(v) = v {
-            cache.put(key, v, body.clone());
+        if let Some((v, global)) = v {
+            cache.put(key, v, global, body.clone());
         }
         Ok(body)
     })
