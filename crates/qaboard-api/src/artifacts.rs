@@ -277,7 +277,7 @@ pub(crate) async fn restore_and_mark(
         let by = user.map(|u| qaboard_model::action::Action::now("save-artifacts", u));
         Ok(db_jobs::mark_commit_restored(
             &mut pool.get()?,
-            target.commit_id,
+            qaboard_model::CommitId(target.commit_id),
             by.as_ref(),
         )?)
     })

@@ -350,7 +350,12 @@ pub async fn start_tuning(
         cp.outputs_dir.trim_end_matches('/'),
         qaboard_model::conventions::batch_folder_name(&label)
     );
-    let (pool, l2, d2, cid) = (state.pool.clone(), label.clone(), default_dir, commit.id);
+    let (pool, l2, d2, cid) = (
+        state.pool.clone(),
+        label.clone(),
+        default_dir,
+        qaboard_model::CommitId(commit.id),
+    );
     let batch = run_db(move || {
         Ok(db_jobs::prepare_tuning_batch(
             &mut pool.get()?,

@@ -33,13 +33,14 @@ pub fn project_commits(conn: &mut DbConn, project: &str) -> Result<Vec<CiCommit>
 /// output rows changed.
 pub fn mark_deleted(
     conn: &mut DbConn,
-    output_ids: &[i32],
-    commit_id: Option<i32>,
+    output_ids: &[qaboard_model::OutputId],
+    commit_id: Option<qaboard_model::CommitId>,
 ) -> Result<usize, DbError> {
+    let ids: Vec<i32> = output_ids.iter().map(|o| o.0).collect();
     crate::dispatch_tx!(conn, |c, q| {
-        let n = q::gc::mark_outputs_deleted(c, output_ids)?;
+        let n = q::gc::mark_outputs_deleted(c, &ids)?;
         if let Some(id) = commit_id {
-            q::gc::mark_commit_deleted(c, id)?;
+            q::gc::mark_commit_deleted(c, id.0)?;
         }
         Ok(n)
     })

@@ -55,14 +55,14 @@ pub fn commit_with_project(
 /// `default_dir` as its `batch_dir_override`. Returns the batch.
 pub fn prepare_tuning_batch(
     conn: &mut DbConn,
-    commit_id: i32,
+    commit_id: qaboard_model::CommitId,
     label: &str,
     default_dir: &str,
 ) -> Result<qaboard_model::Batch, DbError> {
     Ok(
         crate::dispatch_tx!(conn, |c, q| q::jobs::prepare_tuning_batch(
             c,
-            commit_id,
+            commit_id.0,
             label,
             default_dir
         ))?
@@ -91,10 +91,14 @@ pub fn commits_by_sha(
 /// Returns how many rows changed (0: no such commit).
 pub fn mark_commit_restored(
     conn: &mut DbConn,
-    commit_id: i32,
+    commit_id: qaboard_model::CommitId,
     by: Option<&qaboard_model::action::Action>,
 ) -> Result<usize, DbError> {
-    crate::dispatch_tx!(conn, |c, q| q::jobs::mark_commit_restored(c, commit_id, by))
+    crate::dispatch_tx!(conn, |c, q| q::jobs::mark_commit_restored(
+        c,
+        commit_id.0,
+        by
+    ))
 }
 
 /// Sets `batch.data[key] = value` in one transaction (row locked on

@@ -24,6 +24,8 @@ pub mod projects;
 pub mod read;
 pub(crate) mod rows;
 pub(crate) mod schema;
+// Pure Rust (reads SQLite's JSONB blobs); the shared query code names it on both backends.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) mod sqlite_jsonb;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -52,15 +54,17 @@ pub fn sqlite_write_lock() -> std::sync::MutexGuard<'static, ()> {
 /// on [`sqlite_write_lock`] first.
 macro_rules! dispatch_tx {
     ($conn:expr, |$c:ident, $q:ident| $body:expr) => {{
-        use ::diesel::Connection as _;
         match $conn {
+            #[cfg(feature = "postgres")]
             $crate::DbConn::Pg(c) => {
+                use ::diesel::Connection as _;
                 let c: &mut ::diesel::PgConnection = &mut *c;
                 c.transaction::<_, $crate::DbError, _>(|$c| {
                     use $crate::backend::pg::queries as $q;
                     $body
                 })
             }
+            #[cfg(feature = "sqlite")]
             $crate::DbConn::Sqlite(c) => {
                 let c: &mut ::diesel::SqliteConnection = &mut *c;
                 // One writer at a time, queued here instead of sleeping in
@@ -81,11 +85,13 @@ pub(crate) use dispatch_tx;
 macro_rules! dispatch {
     ($conn:expr, |$c:ident, $q:ident| $body:expr) => {{
         match $conn {
+            #[cfg(feature = "postgres")]
             $crate::DbConn::Pg(c) => {
                 let $c: &mut ::diesel::PgConnection = &mut *c;
                 use $crate::backend::pg::queries as $q;
                 $body
             }
+            #[cfg(feature = "sqlite")]
             $crate::DbConn::Sqlite(c) => {
                 let $c: &mut ::diesel::SqliteConnection = &mut *c;
                 use $crate::backend::sqlite::queries as $q;

@@ -1,18 +1,25 @@
 //! Embedded migrations for both backends, and adoption of a database created
 //! by the original Python backend.
+#[cfg(feature = "postgres")]
 use diesel::connection::SimpleConnection;
 use diesel::migration::{Migration, MigrationSource};
+#[cfg(feature = "postgres")]
 use diesel::pg::Pg;
+#[cfg(feature = "postgres")]
 use diesel::sql_types::{BigInt, Text};
+#[cfg(feature = "sqlite")]
 use diesel::sqlite::Sqlite;
+#[cfg(feature = "postgres")]
 use diesel::{QueryableByName, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::{DbConn, DbError};
 
 /// PostgreSQL migrations (the first one is the original backend's schema).
+#[cfg(feature = "postgres")]
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 /// SQLite migrations.
+#[cfg(feature = "sqlite")]
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// Version of the PostgreSQL migration that reproduces the original schema.
@@ -48,12 +55,14 @@ where
 /// Applies every pending migration; returns the names applied.
 pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
     let applied = match conn {
+        #[cfg(feature = "postgres")]
         DbConn::Pg(c) => c
             .run_pending_migrations(POSTGRES)
             .map_err(mig_err)?
             .iter()
             .map(|v| v.to_string())
             .collect(),
+        #[cfg(feature = "sqlite")]
         DbConn::Sqlite(c) => c
             .run_pending_migrations(SQLITE)
             .map_err(mig_err)?
@@ -67,10 +76,12 @@ pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
 /// Reverts the most recently applied migration; returns its version.
 pub fn revert_last(conn: &mut DbConn) -> Result<String, DbError> {
     let v = match conn {
+        #[cfg(feature = "postgres")]
         DbConn::Pg(c) => c
             .revert_last_migration(POSTGRES)
             .map_err(mig_err)?
             .to_string(),
+        #[cfg(feature = "sqlite")]
         DbConn::Sqlite(c) => c
             .revert_last_migration(SQLITE)
             .map_err(mig_err)?
@@ -82,6 +93,7 @@ pub fn revert_last(conn: &mut DbConn) -> Result<String, DbError> {
 /// Lists every known migration with its state, oldest first.
 pub fn status(conn: &mut DbConn) -> Result<Vec<MigrationStatus>, DbError> {
     let (all, applied): (Vec<(String, String)>, Vec<String>) = match conn {
+        #[cfg(feature = "postgres")]
         DbConn::Pg(c) => (
             names::<Pg>(&POSTGRES)?,
             c.applied_migrations()
@@ -90,6 +102,7 @@ pub fn status(conn: &mut DbConn) -> Result<Vec<MigrationStatus>, DbError> {
                 .map(|v| v.to_string())
                 .collect(),
         ),
+        #[cfg(feature = "sqlite")]
         DbConn::Sqlite(c) => (
             names::<Sqlite>(&SQLITE)?,
             c.applied_migrations()
@@ -110,12 +123,14 @@ pub fn status(conn: &mut DbConn) -> Result<Vec<MigrationStatus>, DbError> {
     Ok(out)
 }
 
+#[cfg(feature = "postgres")]
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
 
+#[cfg(feature = "postgres")]
 #[derive(QueryableByName)]
 struct Name {
     #[diesel(sql_type = Text)]
@@ -141,16 +156,25 @@ pub struct AdoptReport {
 /// `docs/robustness.md`). The baseline and the migrations are applied in
 /// one transaction: on any error the database is left as it was.
 pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
-    let DbConn::Pg(c) = conn else {
-        return Err(DbError::Config(
-            "adopt is for PostgreSQL databases of the original backend; SQLite databases are always ours".into(),
-        ));
-    };
+    #[cfg(feature = "postgres")]
+    #[allow(irrefutable_let_patterns)]
+    if let DbConn::Pg(c) = conn {
+        return adopt_pg(c);
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = conn;
+    Err(DbError::Config(
+        "adopt is for PostgreSQL databases of the original backend; SQLite databases are always ours".into(),
+    ))
+}
+
+#[cfg(feature = "postgres")]
+fn adopt_pg(c: &mut diesel::PgConnection) -> Result<AdoptReport, DbError> {
     let tables: Vec<Name> = diesel::sql_query(
         "SELECT table_name::text AS name FROM information_schema.tables \
          WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
     )
-    .load(&mut **c)?;
+    .load(c)?;
     let tables: Vec<String> = tables.into_iter().map(|t| t.name).collect();
     let required = [
         "projects",
@@ -187,7 +211,7 @@ pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
              GROUP BY batch_id, test_input_id, COALESCE(platform, ''), \
              md5(configurations::text), md5(extra_parameters::text) HAVING count(*) > 1) d",
         )
-        .load(&mut **c)?;
+        .load(c)?;
         let n = dup.first().map(|d| d.n).unwrap_or(0);
         if n > 0 {
             return Err(DbError::Migration(format!(
@@ -222,6 +246,7 @@ pub fn adopt(conn: &mut DbConn) -> Result<AdoptReport, DbError> {
 
 /// The JSON columns of the original schema (`json`, converted to `jsonb` by
 /// our first migration), with the column naming each row.
+#[cfg(feature = "postgres")]
 const LEGACY_JSON_COLUMNS: [(&str, &str); 7] = [
     ("projects", "data"),
     ("ci_commits", "data"),
@@ -232,6 +257,7 @@ const LEGACY_JSON_COLUMNS: [(&str, &str); 7] = [
     ("outputs", "data"),
 ];
 
+#[cfg(feature = "postgres")]
 #[derive(QueryableByName)]
 struct Problem {
     #[diesel(sql_type = Text)]
@@ -248,6 +274,7 @@ struct Problem {
 /// refuses: `\u0000` and lone surrogates such as `\udce9`. Numbers beyond
 /// the range of a double (`1e400`) convert but cannot be read. Only values
 /// containing a `\u` escape or a long number are examined one by one.
+#[cfg(feature = "postgres")]
 fn unconvertible_json(c: &mut diesel::PgConnection) -> Result<Vec<String>, DbError> {
     #[derive(QueryableByName)]
     struct Col {
@@ -304,6 +331,7 @@ fn unconvertible_json(c: &mut diesel::PgConnection) -> Result<Vec<String>, DbErr
 }
 
 /// Records the baseline (unless `already`) and applies our migrations.
+#[cfg(feature = "postgres")]
 fn adopt_in_transaction(
     c: &mut diesel::PgConnection,
     already: bool,

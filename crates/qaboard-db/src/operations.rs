@@ -72,7 +72,7 @@ pub enum OperationError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputFiles {
     /// The output's id (its row may be gone).
-    pub output_id: i32,
+    pub output_id: OutputId,
     /// Its storage folder (absolute path as stored or computed).
     pub dir: String,
 }
@@ -91,9 +91,9 @@ pub struct Deletion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoveOutcome {
     /// The destination batch's id.
-    pub destination: i32,
+    pub destination: BatchId,
     /// Ids of the outputs moved.
-    pub moved: Vec<i32>,
+    pub moved: Vec<OutputId>,
     /// The source batch was left empty and deleted.
     pub source_deleted: bool,
 }

@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::Connection;
+#[cfg(feature = "postgres")]
+use diesel::PgConnection;
+#[cfg(feature = "sqlite")]
+use diesel::SqliteConnection;
 
 use crate::DbError;
 
@@ -62,9 +66,11 @@ impl DbConfig {
 #[derive(Clone)]
 pub enum DbPool {
     /// PostgreSQL pool.
+    #[cfg(feature = "postgres")]
     Pg(Pool<ConnectionManager<PgConnection>>),
     /// SQLite pool, and the connection that watches the file for commits
     /// (see [`crate::version`]).
+    #[cfg(feature = "sqlite")]
     Sqlite(
         Pool<ConnectionManager<SqliteConnection>>,
         crate::version::SqliteWatch,
@@ -74,8 +80,10 @@ pub enum DbPool {
 /// A connection checked out of a [`DbPool`].
 pub enum DbConn {
     /// PostgreSQL connection.
+    #[cfg(feature = "postgres")]
     Pg(PooledConnection<ConnectionManager<PgConnection>>),
     /// SQLite connection.
+    #[cfg(feature = "sqlite")]
     Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
 }
 
@@ -83,7 +91,9 @@ impl DbConn {
     /// The backend of this connection.
     pub fn backend(&self) -> Backend {
         match self {
+            #[cfg(feature = "postgres")]
             DbConn::Pg(_) => Backend::Postgres,
+            #[cfg(feature = "sqlite")]
             DbConn::Sqlite(_) => Backend::Sqlite,
         }
     }
@@ -99,11 +109,13 @@ impl Instrumentation for SqlEcho {
     }
 }
 
+#[cfg(feature = "postgres")]
 #[derive(Debug)]
 struct PgCustomizer {
     echo: bool,
 }
 
+#[cfg(feature = "postgres")]
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgCustomizer {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute("SET TIME ZONE 'UTC'")
@@ -115,11 +127,13 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PgCustomizer {
     }
 }
 
+#[cfg(feature = "sqlite")]
 #[derive(Debug)]
 struct SqliteCustomizer {
     echo: bool,
 }
 
+#[cfg(feature = "sqlite")]
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteCustomizer {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
@@ -147,6 +161,15 @@ impl DbPool {
     /// For SQLite, creates the file's parent folder when missing.
     pub fn connect(config: &DbConfig) -> Result<DbPool, DbError> {
         match Backend::of_url(&config.url) {
+            #[cfg(not(feature = "postgres"))]
+            Backend::Postgres => Err(DbError::Config(
+                "this build has no PostgreSQL support (qaboard-db feature `postgres`)".into(),
+            )),
+            #[cfg(not(feature = "sqlite"))]
+            Backend::Sqlite => Err(DbError::Config(
+                "this build has no SQLite support (qaboard-db feature `sqlite`)".into(),
+            )),
+            #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let manager = ConnectionManager::<PgConnection>::new(&config.url);
                 let pool = Pool::builder()
@@ -161,6 +184,7 @@ impl DbPool {
                     .map_err(|e| DbError::Config(format!("cannot connect to PostgreSQL: {e}")))?;
                 Ok(DbPool::Pg(pool))
             }
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
                 let path = sqlite_path(&config.url);
                 if path.is_empty() {
@@ -194,10 +218,12 @@ impl DbPool {
     /// Takes a connection, waiting at most the configured timeout.
     pub fn get(&self) -> Result<DbConn, DbError> {
         match self {
+            #[cfg(feature = "postgres")]
             DbPool::Pg(p) => p
                 .get()
                 .map(DbConn::Pg)
                 .map_err(|e| DbError::PoolExhausted(e.to_string())),
+            #[cfg(feature = "sqlite")]
             DbPool::Sqlite(p, _) => p
                 .get()
                 .map(DbConn::Sqlite)
@@ -208,7 +234,9 @@ impl DbPool {
     /// The backend of this pool.
     pub fn backend(&self) -> Backend {
         match self {
+            #[cfg(feature = "postgres")]
             DbPool::Pg(_) => Backend::Postgres,
+            #[cfg(feature = "sqlite")]
             DbPool::Sqlite(..) => Backend::Sqlite,
         }
     }
@@ -217,7 +245,9 @@ impl DbPool {
     pub fn ping(&self) -> Result<(), DbError> {
         let mut conn = self.get()?;
         match &mut conn {
+            #[cfg(feature = "postgres")]
             DbConn::Pg(c) => c.batch_execute("SELECT 1")?,
+            #[cfg(feature = "sqlite")]
             DbConn::Sqlite(c) => c.batch_execute("SELECT 1")?,
         }
         Ok(())

@@ -24,6 +24,7 @@ macro_rules! json_text_type {
             }
         }
 
+        #[cfg(feature = "postgres")]
         impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
             fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
                 <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes)
@@ -31,6 +32,7 @@ macro_rules! json_text_type {
             }
         }
 
+        #[cfg(feature = "sqlite")]
         impl diesel::deserialize::FromSql<diesel::sql_types::Jsonb, diesel::sqlite::Sqlite> for $name {
             fn from_sql(mut bytes: diesel::sqlite::SqliteValue<'_, '_, '_>) -> diesel::deserialize::Result<Self> {
                 let from_blob: fn(&[u8]) -> Option<String> = $from_blob;

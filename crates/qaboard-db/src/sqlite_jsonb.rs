@@ -202,7 +202,7 @@ fn write(b: &[u8], out: &mut Vec<u8>, depth: usize) -> Option<usize> {
     Some(e.payload.end)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
     use diesel::prelude::*;

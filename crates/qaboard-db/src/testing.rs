@@ -206,7 +206,9 @@ impl TestDb {
         use diesel::RunQueryDsl;
         let mut conn = self.pool.get().expect("db connection");
         match &mut conn {
+            #[cfg(feature = "postgres")]
             crate::DbConn::Pg(c) => diesel::sql_query(sql).execute(&mut **c),
+            #[cfg(feature = "sqlite")]
             crate::DbConn::Sqlite(c) => diesel::sql_query(sql).execute(&mut **c),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -227,7 +229,9 @@ impl TestDb {
         };
         let mut conn = self.pool.get().expect("db connection");
         let rows: Vec<Count> = match &mut conn {
+            #[cfg(feature = "postgres")]
             crate::DbConn::Pg(c) => diesel::sql_query(&sql).load(&mut **c),
+            #[cfg(feature = "sqlite")]
             crate::DbConn::Sqlite(c) => diesel::sql_query(&sql).load(&mut **c),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -9,13 +9,16 @@
 //! The SQL is in `queries/user.rs`, written once for both backends.
 use chrono::{NaiveDateTime, TimeDelta};
 
+use qaboard_model::UserId;
+
 use crate::{DbConn, DbError};
 
 /// A `users` row. The password hash is included: callers must never send it to a client.
 #[derive(Clone, PartialEq, Eq, diesel::Queryable)]
 pub struct User {
     /// `users.id`.
-    pub id: i32,
+    #[diesel(deserialize_as = i32)]
+    pub id: UserId,
     /// When the row was written (UTC).
     pub created_date: NaiveDateTime,
     /// Login name (unique; NULL only in rows written by hand).
@@ -73,7 +76,7 @@ pub struct NewSessionRow<'a> {
     /// Hex SHA-256 of the session id (64 characters).
     pub id_hash: &'a str,
     /// The logged-in user.
-    pub user_id: i32,
+    pub user_id: UserId,
     /// Login time (UTC); also the first `last_seen`.
     pub created: NaiveDateTime,
     /// End of the session (UTC).
@@ -98,16 +101,16 @@ pub fn user_by_name(conn: &mut DbConn, user_name: &str) -> Result<Option<User>, 
 }
 
 /// The user with this id.
-pub fn user_by_id(conn: &mut DbConn, id: i32) -> Result<Option<User>, DbError> {
-    crate::dispatch!(conn, |c, q| q::user::user_by_id(c, id))
+pub fn user_by_id(conn: &mut DbConn, id: UserId) -> Result<Option<User>, DbError> {
+    crate::dispatch!(conn, |c, q| q::user::user_by_id(c, id.0))
 }
 
 /// Inserts a local user (`is_ldap = false`) and answers its id.
 ///
 /// Errors: [`DbError::Conflict`] naming the field when the user name, e-mail or full name
 /// already belongs to a user (all three are UNIQUE in the original schema); nothing is written.
-pub fn insert_local_user(conn: &mut DbConn, user: &NewLocalUser<'_>) -> Result<i32, DbError> {
-    crate::dispatch_tx!(conn, |c, q| q::user::insert_local_user(c, user))
+pub fn insert_local_user(conn: &mut DbConn, user: &NewLocalUser<'_>) -> Result<UserId, DbError> {
+    crate::dispatch_tx!(conn, |c, q| q::user::insert_local_user(c, user)).map(UserId)
 }
 
 /// Records a successful LDAP login: inserts the user (`is_ldap = true`, password NULL) on first
@@ -123,10 +126,14 @@ pub fn upsert_ldap_user(conn: &mut DbConn, profile: &LdapProfile<'_>) -> Result<
 
 /// Replaces a user's password hash (re-hash of a Werkzeug hash at its first successful login, or
 /// a password change). Errors: [`DbError::NotFound`] for an unknown id.
-pub fn set_password(conn: &mut DbConn, user_id: i32, password_hash: &str) -> Result<(), DbError> {
+pub fn set_password(
+    conn: &mut DbConn,
+    user_id: UserId,
+    password_hash: &str,
+) -> Result<(), DbError> {
     crate::dispatch_tx!(conn, |c, q| q::user::set_password(
         c,
-        user_id,
+        user_id.0,
         password_hash
     ))
 }

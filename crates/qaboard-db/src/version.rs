@@ -18,11 +18,16 @@
 //! - SQLite: `PRAGMA data_version` of a connection kept only for this, which
 //!   never writes: its value changes whenever any connection (of this or
 //!   another process) commits to the file.
+#[cfg_attr(not(feature = "sqlite"), allow(unused_imports))]
 use std::sync::{Arc, Mutex, PoisonError};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+#[cfg(feature = "sqlite")]
+use diesel::sql_types::BigInt;
+#[cfg(feature = "postgres")]
+use diesel::sql_types::Text;
+#[cfg(feature = "sqlite")]
 use diesel::SqliteConnection;
 
 use crate::read::CommitWindow;
@@ -70,9 +75,11 @@ impl DataVersion {
 }
 
 /// The SQLite connection that watches a database file for commits.
+#[cfg(feature = "sqlite")]
 #[derive(Clone)]
 pub struct SqliteWatch(Arc<Mutex<WatchState>>);
 
+#[cfg(feature = "sqlite")]
 struct WatchState {
     path: String,
     conn: Option<SqliteConnection>,
@@ -81,6 +88,7 @@ struct WatchState {
     epoch: u64,
 }
 
+#[cfg(feature = "sqlite")]
 impl SqliteWatch {
     pub(crate) fn new(path: &str) -> Self {
         SqliteWatch(Arc::new(Mutex::new(WatchState {
@@ -124,6 +132,7 @@ impl SqliteWatch {
     }
 }
 
+#[cfg(feature = "postgres")]
 fn pg_snapshot(c: &mut PgConnection) -> Result<DataVersion, DbError> {
     let s = diesel::select(diesel::dsl::sql::<Text>("txid_current_snapshot()::text"))
         .get_result::<String>(c)?;
@@ -134,8 +143,11 @@ impl DbPool {
     /// The current version of the committed data.
     pub fn data_version(&self, conn: &mut DbConn) -> Result<DataVersion, DbError> {
         match (self, conn) {
+            #[cfg(feature = "sqlite")]
             (DbPool::Sqlite(_, watch), _) => watch.version(),
+            #[cfg(feature = "postgres")]
             (DbPool::Pg(_), DbConn::Pg(c)) => pg_snapshot(c),
+            #[cfg(all(feature = "postgres", feature = "sqlite"))]
             (DbPool::Pg(_), DbConn::Sqlite(_)) => Err(DbError::Config(
                 "a SQLite connection for a PostgreSQL pool".into(),
             )),
@@ -158,14 +170,18 @@ impl DbPool {
         // between makes the answer newer than its version (a later miss),
         // never older.
         let version = match self {
+            #[cfg(feature = "sqlite")]
             DbPool::Sqlite(_, watch) => Some(watch.version()?),
+            #[cfg(feature = "postgres")]
             DbPool::Pg(_) => None,
         };
         self.read_snapshot(conn, |conn| {
             let version = match (version, &mut *conn) {
                 (Some(v), _) => v,
                 // Inside the transaction: the snapshot every read of `f` uses.
+                #[cfg(feature = "postgres")]
                 (None, DbConn::Pg(c)) => pg_snapshot(c)?,
+                #[cfg(feature = "sqlite")]
                 (None, DbConn::Sqlite(_)) => {
                     return Err(
                         DbError::Config("a SQLite connection for a PostgreSQL pool".into()).into(),
@@ -191,10 +207,12 @@ impl DbPool {
         E: From<DbError>,
     {
         let begin = match conn {
+            #[cfg(feature = "postgres")]
             DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(
                 &mut **c,
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             ),
+            #[cfg(feature = "sqlite")]
             DbConn::Sqlite(c) => {
                 AnsiTransactionManager::begin_transaction_sql(&mut **c, "BEGIN DEFERRED")
             }
@@ -202,9 +220,13 @@ impl DbPool {
         begin.map_err(DbError::from)?;
         let result = f(conn);
         let end = match (&result, conn) {
+            #[cfg(feature = "postgres")]
             (Ok(_), DbConn::Pg(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
+            #[cfg(feature = "sqlite")]
             (Ok(_), DbConn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
+            #[cfg(feature = "postgres")]
             (Err(_), DbConn::Pg(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
+            #[cfg(feature = "sqlite")]
             (Err(_), DbConn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
         };
         let value = result?;
@@ -218,10 +240,12 @@ impl DbPool {
     /// database of its own.
     pub fn versions_shared(&self) -> bool {
         match self {
+            #[cfg(feature = "sqlite")]
             DbPool::Sqlite(_, watch) => {
                 let state = watch.0.lock().unwrap_or_else(PoisonError::into_inner);
                 !(state.path == ":memory:" || state.path.starts_with("file::memory:"))
             }
+            #[cfg(feature = "postgres")]
             DbPool::Pg(_) => true,
         }
     }

@@ -57,6 +57,10 @@ integer_id!(
     /// Id of a test input (`test_inputs.id`).
     TestInputId
 );
+integer_id!(
+    /// Id of a user (`users.id`).
+    UserId
+);
 
 /// Id of a project: its path, e.g. `group/repo` or `group/repo/sub/project`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

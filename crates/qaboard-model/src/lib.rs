@@ -25,7 +25,7 @@ pub mod webhook;
 pub mod window;
 pub mod yaml;
 
-pub use ids::{BatchId, CommitId, OutputId, ProjectId, TestInputId};
+pub use ids::{BatchId, CommitId, OutputId, ProjectId, TestInputId, UserId};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -189,7 +189,7 @@ pub(crate) fn move_batch(
     }
     if source.label.as_deref() == Some(label) {
         return Ok(Ok(MoveOutcome {
-            destination: id,
+            destination: qaboard_model::BatchId(id),
             moved: Vec::new(),
             source_deleted: false,
         }));
@@ -236,8 +236,8 @@ pub(crate) fn move_batch(
         }
     }
     Ok(Ok(MoveOutcome {
-        destination: dest.id,
-        moved,
+        destination: qaboard_model::BatchId(dest.id),
+        moved: moved.into_iter().map(qaboard_model::OutputId).collect(),
         source_deleted,
     }))
 }
@@ -321,7 +321,7 @@ pub(crate) fn delete_output(
     Ok(Ok(Deletion {
         soft,
         outputs: vec![OutputFiles {
-            output_id: id,
+            output_id: qaboard_model::OutputId(id),
             dir: out_dir,
         }],
     }))
@@ -356,7 +356,7 @@ pub(crate) fn delete_batch(
     let files: Vec<OutputFiles> = selected
         .iter()
         .map(|o| OutputFiles {
-            output_id: o.id,
+            output_id: qaboard_model::OutputId(o.id),
             dir: output_dir(o, &batch_dir),
         })
         .collect();

@@ -101,7 +101,7 @@ pub(crate) fn upsert_ldap_user(conn: &mut Conn, p: &LdapProfile<'_>) -> Result<U
         .select(user_cols!()))
     .first::<User>(conn)
     .optional()?;
-    let except = existing.as_ref().map(|u| u.id);
+    let except = existing.as_ref().map(|u| u.id.0);
     let full_name = match p.full_name {
         Some(f) if !full_name_taken(conn, f, except)? => Some(f),
         _ => None,
@@ -116,13 +116,13 @@ pub(crate) fn upsert_ldap_user(conn: &mut Conn, p: &LdapProfile<'_>) -> Result<U
             p.user_name
         ))),
         Some(u) => {
-            diesel::update(users::table.filter(users::id.eq(u.id)))
+            diesel::update(users::table.filter(users::id.eq(u.id.0)))
                 .set((
                     users::full_name.eq(full_name.or(u.full_name.as_deref())),
                     users::email.eq(email.or(u.email.as_deref())),
                 ))
                 .execute(conn)?;
-            user_by_id(conn, u.id)?.ok_or(DbError::NotFound {
+            user_by_id(conn, u.id.0)?.ok_or(DbError::NotFound {
                 what: "user",
                 key: u.id.to_string(),
             })
@@ -165,7 +165,7 @@ pub(crate) fn insert_session(conn: &mut Conn, row: &NewSessionRow<'_>) -> Result
     diesel::insert_into(sessions::table)
         .values((
             sessions::id_hash.eq(row.id_hash),
-            sessions::user_id.eq(row.user_id),
+            sessions::user_id.eq(row.user_id.0),
             sessions::created.eq(row.created),
             sessions::expires.eq(row.expires),
             sessions::last_seen.eq(row.created),

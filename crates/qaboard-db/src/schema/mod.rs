@@ -126,11 +126,13 @@ macro_rules! qaboard_schema {
 }
 
 /// PostgreSQL.
+#[cfg(feature = "postgres")]
 pub mod pg {
     qaboard_schema!(Timestamptz);
 }
 
 /// SQLite.
+#[cfg(feature = "sqlite")]
 pub mod sqlite {
     qaboard_schema!(TimestamptzSqlite);
 }
