@@ -309,10 +309,17 @@ fn pool_cache_jobs_and_process_series() {
         let mut conn = pool.get().expect("a connection");
         pool.data_version(&mut conn).expect("data version")
     };
-    cache.put("a".into(), version.clone(), "0123456789".into());
-    assert!(cache.get("a", &version).is_some());
-    assert!(cache.get("b", &version).is_none());
-    assert!(cache.get("c", &version).is_none());
+    cache.put(
+        "a".into(),
+        version.clone(),
+        Some(version.clone()),
+        "0123456789".into(),
+    );
+    assert!(cache.get_unchanged("a", &version).is_some());
+    assert!(cache.get("a", &version, None).is_some());
+    assert!(cache.get_unchanged("a", &version).is_none());
+    assert!(cache.get("b", &version, None).is_none());
+    assert!(cache.get("c", &version, None).is_none());
 
     let metrics = web::Data::new(Metrics::new());
     let job = metrics.job_started();
@@ -320,7 +327,7 @@ fn pool_cache_jobs_and_process_series() {
     let app = spawn(metrics.clone(), pool.clone(), api, dummy_routes);
 
     let s = scrape(&app.base);
-    assert_eq!(s.value("qaboard_response_cache_hits_total", &[]), Some(1.0));
+    assert_eq!(s.value("qaboard_response_cache_hits_total", &[]), Some(2.0));
     assert_eq!(
         s.value("qaboard_response_cache_misses_total", &[]),
         Some(2.0)
