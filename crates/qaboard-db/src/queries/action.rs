@@ -11,6 +11,21 @@ pub(crate) enum ActionRow {
     Commit(i32),
 }
 
+/// Sets `data.last_action` of the row `$id` of `$table` (locked first); a row that is gone is
+/// skipped.
+macro_rules! record_in {
+    ($conn:expr, $table:ident, $id:expr, $action:expr) => {{
+        let q = $table::table
+            .filter($table::id.eq($id))
+            .select($table::data);
+        if let Some(data) = for_update!(q).first::<Value>($conn).optional()? {
+            diesel::update($table::table.filter($table::id.eq($id)))
+                .set($table::data.eq($action.recorded_in(data)))
+                .execute($conn)?;
+        }
+    }};
+}
+
 /// Sets `data.last_action` of `row` to `action`; a row that is gone is skipped.
 pub(crate) fn record_action(
     conn: &mut Conn,
@@ -18,36 +33,9 @@ pub(crate) fn record_action(
     action: &Action,
 ) -> Result<(), DbError> {
     match row {
-        ActionRow::Output(id) => {
-            let q = outputs::table
-                .filter(outputs::id.eq(id))
-                .select(outputs::data);
-            if let Some(data) = for_update!(q).first::<Value>(conn).optional()? {
-                diesel::update(outputs::table.filter(outputs::id.eq(id)))
-                    .set(outputs::data.eq(action.recorded_in(data)))
-                    .execute(conn)?;
-            }
-        }
-        ActionRow::Batch(id) => {
-            let q = batches::table
-                .filter(batches::id.eq(id))
-                .select(batches::data);
-            if let Some(data) = for_update!(q).first::<Value>(conn).optional()? {
-                diesel::update(batches::table.filter(batches::id.eq(id)))
-                    .set(batches::data.eq(action.recorded_in(data)))
-                    .execute(conn)?;
-            }
-        }
-        ActionRow::Commit(id) => {
-            let q = ci_commits::table
-                .filter(ci_commits::id.eq(id))
-                .select(ci_commits::data);
-            if let Some(data) = for_update!(q).first::<Value>(conn).optional()? {
-                diesel::update(ci_commits::table.filter(ci_commits::id.eq(id)))
-                    .set(ci_commits::data.eq(action.recorded_in(data)))
-                    .execute(conn)?;
-            }
-        }
+        ActionRow::Output(id) => record_in!(conn, outputs, id, action),
+        ActionRow::Batch(id) => record_in!(conn, batches, id, action),
+        ActionRow::Commit(id) => record_in!(conn, ci_commits, id, action),
     }
     Ok(())
 }

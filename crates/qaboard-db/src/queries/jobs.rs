@@ -152,29 +152,13 @@ pub(crate) fn mark_commit_restored(
     commit_id: i32,
     by: Option<&qaboard_model::action::Action>,
 ) -> Result<usize, DbError> {
-    let Some(by) = by else {
-        return Ok(
-            diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit_id)))
-                .set(ci_commits::deleted.eq(false))
-                .execute(conn)?,
-        );
-    };
-    let Some(data) = for_update!(ci_commits::table
-        .filter(ci_commits::id.eq(commit_id))
-        .select(ci_commits::data))
-    .first::<Value>(conn)
-    .optional()?
-    else {
-        return Ok(0);
-    };
-    Ok(
-        diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit_id)))
-            .set((
-                ci_commits::deleted.eq(false),
-                ci_commits::data.eq(by.recorded_in(data)),
-            ))
-            .execute(conn)?,
-    )
+    let n = diesel::update(ci_commits::table.filter(ci_commits::id.eq(commit_id)))
+        .set(ci_commits::deleted.eq(false))
+        .execute(conn)?;
+    if let (Some(by), true) = (by, n > 0) {
+        super::action::record_action(conn, super::action::ActionRow::Commit(commit_id), by)?;
+    }
+    Ok(n)
 }
 
 /// See [`crate::jobs::record_in_batch_data`]. Runs inside a transaction.
