@@ -45,7 +45,7 @@ const STDOUT_TAIL_BYTES: usize = 4 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     /// The commit row's id (to mark it restored).
-    pub commit_id: i32,
+    pub commit_id: qaboard_model::CommitId,
     /// Full sha.
     pub sha: String,
     /// The git repository of the project (`group/repo`), i.e. its mirror.
@@ -277,7 +277,7 @@ pub(crate) async fn restore_and_mark(
         let by = user.map(|u| qaboard_model::action::Action::now("save-artifacts", u));
         Ok(db_jobs::mark_commit_restored(
             &mut pool.get()?,
-            qaboard_model::CommitId(target.commit_id),
+            target.commit_id,
             by.as_ref(),
         )?)
     })

@@ -78,7 +78,7 @@ const MAX_FILES_PER_OUTPUT: usize = 100_000;
 /// One side (new or reference) with its outputs after the filter.
 struct Side {
     tree: CommitTree,
-    batch_id: i32,
+    batch_id: qaboard_model::BatchId,
     outputs: Vec<(ExportOutput, String)>,
 }
 

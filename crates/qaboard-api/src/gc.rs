@@ -319,7 +319,7 @@ fn collect_commit(
                 o.test_input_path.as_deref(),
             ));
             if delete_output_files(storage, &dir, dry_run, report) {
-                output_ids.push(qaboard_model::OutputId(o.id));
+                output_ids.push(o.id);
             }
         }
     }
@@ -337,11 +337,7 @@ fn collect_commit(
     }
     report.commits += 1;
     if !dry_run {
-        db::mark_deleted(
-            conn,
-            &output_ids,
-            artifacts_gone.then_some(qaboard_model::CommitId(tree.commit.id)),
-        )?;
+        db::mark_deleted(conn, &output_ids, artifacts_gone.then_some(tree.commit.id))?;
     }
     Ok(())
 }

@@ -152,11 +152,9 @@ fn output_json(pool: &DbPool, cfg: &ApiConfig, o: OutputWithInput) -> Result<Vec
         None
     } else {
         let mut conn = pool.get()?;
-        read::output_context(&mut conn, qaboard_model::BatchId(o.output.batch_id))?.map(
-            |(project, commit, batch)| {
-                batch_dir_of(project.as_ref(), &commit, &batch, &cfg.storage_root)
-            },
-        )
+        read::output_context(&mut conn, o.output.batch_id)?.map(|(project, commit, batch)| {
+            batch_dir_of(project.as_ref(), &commit, &batch, &cfg.storage_root)
+        })
     };
     serde_json::to_vec(&OutputView::new(&o, batch_dir.as_deref()))
         .map_err(|e| ApiError::Internal(Box::new(e)))

@@ -272,7 +272,7 @@ pub async fn redo_output(
         let mut conn = st.pool.get()?;
         let output = read::get_output(&mut conn, id)?
             .ok_or_else(|| ApiError::NotFound(format!("no output has the id {}", id.0)))?;
-        let place = load_batch(&st, &mut conn, BatchId(output.output.batch_id))?;
+        let place = load_batch(&st, &mut conn, output.output.batch_id)?;
         Ok((place, output))
     })
     .await?;
@@ -289,7 +289,7 @@ pub async fn redo_output(
     let spec = redo_spec(&state, &place, &cwd, &output, &command_id)?;
     match start_and_record(
         &state,
-        BatchId(place.batch.id),
+        place.batch.id,
         &command_id,
         vec![spec],
         user.user_name(),

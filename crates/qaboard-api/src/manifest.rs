@@ -89,9 +89,8 @@ pub async fn get_manifest(
         {
             Some(d) => d.to_string(),
             None => {
-                let (project, commit, batch) =
-                    read::output_context(&mut conn, qaboard_model::BatchId(o.output.batch_id))?
-                        .ok_or_else(|| ApiError::NotFound(format!("output {id} has no folder")))?;
+                let (project, commit, batch) = read::output_context(&mut conn, o.output.batch_id)?
+                    .ok_or_else(|| ApiError::NotFound(format!("output {id} has no folder")))?;
                 let batch_dir = batch_dir_of(project.as_ref(), &commit, &batch, &cfg.storage_root);
                 paths::output_dir(&batch_dir, &o.output, o.test_input.as_ref())
             }

@@ -69,8 +69,8 @@ fn path_id(what: &str, id: &str) -> Result<i32, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no {what} has the id {id}")))
 }
 
-fn list(ids: &[i32]) -> String {
-    let mut s: Vec<String> = ids.iter().take(20).map(i32::to_string).collect();
+fn list(ids: &[OutputId]) -> String {
+    let mut s: Vec<String> = ids.iter().take(20).map(OutputId::to_string).collect();
     if ids.len() > 20 {
         s.push(format!("and {} more", ids.len() - 20));
     }
@@ -115,8 +115,8 @@ fn refused(e: OperationError) -> Result<HttpResponse, ApiError> {
                 "an output with the same identity was just added to the destination; nothing moved"
                     .to_string()
             } else {
-                let moving: Vec<i32> = pairs.iter().map(|p| p.0).collect();
-                let there: Vec<i32> = pairs.iter().map(|p| p.1).collect();
+                let moving: Vec<OutputId> = pairs.iter().map(|p| p.0).collect();
+                let there: Vec<OutputId> = pairs.iter().map(|p| p.1).collect();
                 format!(
                     "nothing moved: outputs {} have the same input, platform, configurations and tuning parameters as outputs {} of the destination batch",
                     list(&moving),

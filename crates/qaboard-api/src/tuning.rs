@@ -350,12 +350,7 @@ pub async fn start_tuning(
         cp.outputs_dir.trim_end_matches('/'),
         qaboard_model::conventions::batch_folder_name(&label)
     );
-    let (pool, l2, d2, cid) = (
-        state.pool.clone(),
-        label.clone(),
-        default_dir,
-        qaboard_model::CommitId(commit.id),
-    );
+    let (pool, l2, d2, cid) = (state.pool.clone(), label.clone(), default_dir, commit.id);
     let batch = run_db(move || {
         Ok(db_jobs::prepare_tuning_batch(
             &mut pool.get()?,
@@ -412,14 +407,8 @@ pub async fn start_tuning(
         &commit.hexsha,
         std::path::Path::new(&cp.outputs_dir),
     );
-    match crate::jobs::start_and_record(
-        &state,
-        qaboard_model::BatchId(batch.id),
-        &command_id,
-        vec![spec],
-        user.user_name(),
-    )
-    .await?
+    match crate::jobs::start_and_record(&state, batch.id, &command_id, vec![spec], user.user_name())
+        .await?
     {
         Ok(()) => Ok(HttpResponse::Ok()
             .json(json!({"status": "OK", "batch_id": batch.id, "command_id": command_id}))),

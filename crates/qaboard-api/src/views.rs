@@ -24,7 +24,7 @@ fn object_or_empty(v: &Value) -> &Value {
 /// An output as the API shows it.
 #[derive(Serialize)]
 pub struct OutputView<'a> {
-    id: i32,
+    id: qaboard_model::OutputId,
     output_type: &'a str,
     platform: Option<&'a str>,
     configurations: &'a Value,
@@ -252,7 +252,7 @@ pub fn write_output(buf: &mut Vec<u8>, o: &OutputRead, batch_dir: &str) {
 /// A batch as the API shows it.
 #[derive(Serialize)]
 pub struct BatchView<'a> {
-    id: i32,
+    id: qaboard_model::BatchId,
     commit_id: &'a str,
     label: &'a str,
     created_date: String,

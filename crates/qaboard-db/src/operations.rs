@@ -33,21 +33,21 @@ pub enum Refusal {
     /// Rename or move: these outputs are pending (409).
     Pending {
         /// Ids of the pending outputs.
-        ids: Vec<i32>,
+        ids: Vec<OutputId>,
     },
     /// Delete an output: it is pending (409).
-    OutputPending(i32),
+    OutputPending(OutputId),
     /// Delete a batch or a commit's batches: runs are pending and stopping
     /// them is not built yet (409, "stop the runs first").
     StopFirst {
         /// Ids of the pending outputs.
-        ids: Vec<i32>,
+        ids: Vec<OutputId>,
     },
     /// Move: outputs would share an identity with outputs of the
     /// destination (409).
     IdentityClash {
         /// `(moving output id, destination output id)` pairs.
-        pairs: Vec<(i32, i32)>,
+        pairs: Vec<(OutputId, OutputId)>,
     },
     /// Delete a commit's batches: these commits are milestones (403).
     Milestone {

@@ -70,7 +70,8 @@ json_text_type!(
 #[derive(Debug, Clone, diesel::Queryable)]
 pub struct OutputRead {
     /// Row id.
-    pub id: i32,
+    #[diesel(deserialize_as = i32)]
+    pub id: qaboard_model::OutputId,
     /// Id of the output's batch.
     pub batch_id: Option<i32>,
     /// Creation time (UTC, without time zone).

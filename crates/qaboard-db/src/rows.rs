@@ -96,7 +96,7 @@ impl From<ProjectRow> for model::Project {
 impl From<CommitRow> for model::CiCommit {
     fn from(r: CommitRow) -> Self {
         model::CiCommit {
-            id: r.id,
+            id: r.id.into(),
             hexsha: r.hexsha,
             project_id: r.project_id.unwrap_or_default(),
             data: r.data,
@@ -119,10 +119,10 @@ impl From<CommitRow> for model::CiCommit {
 impl From<BatchRow> for model::Batch {
     fn from(r: BatchRow) -> Self {
         model::Batch {
-            id: r.id,
+            id: r.id.into(),
             created_date: r.created_date,
             data: r.data,
-            ci_commit_id: r.ci_commit_id.unwrap_or_default(),
+            ci_commit_id: r.ci_commit_id.unwrap_or_default().into(),
             label: r
                 .label
                 .unwrap_or_else(|| model::DEFAULT_BATCH_LABEL.to_string()),
@@ -134,7 +134,7 @@ impl From<BatchRow> for model::Batch {
 impl From<TestInputRow> for model::TestInput {
     fn from(r: TestInputRow) -> Self {
         model::TestInput {
-            id: r.id,
+            id: r.id.into(),
             path: r.path,
             database: r.database,
             data: r.data,
@@ -145,13 +145,13 @@ impl From<TestInputRow> for model::TestInput {
 impl From<OutputRow> for model::Output {
     fn from(r: OutputRow) -> Self {
         model::Output {
-            id: r.id,
-            batch_id: r.batch_id.unwrap_or_default(),
+            id: r.id.into(),
+            batch_id: r.batch_id.unwrap_or_default().into(),
             created_date: r.created_date,
             deleted: r.deleted,
             output_dir_override: r.output_dir_override,
             output_type: r.output_type,
-            test_input_id: r.test_input_id,
+            test_input_id: r.test_input_id.map(Into::into),
             platform: r.platform,
             configurations: r.configurations,
             extra_parameters: r.extra_parameters,

@@ -4,7 +4,6 @@
 use qaboard_db::ingest::{self, CommitEnvelope, OutputRecord};
 use qaboard_db::testing::TestDb;
 use qaboard_db::{projects, read};
-use qaboard_model::OutputId;
 use serde_json::{json, Value};
 
 /// The numbers of the issue, parsed as a request body is.
@@ -51,7 +50,7 @@ fn numbers_read_back_equal_in_every_json_column() {
         for config in ["first", "second"] {
             let written = ingest::record_output(&mut conn, &record(&n, config)).unwrap();
             assert_eq!(written.output.metrics, n, "{ctx}");
-            let read = read::get_output(&mut conn, OutputId(written.output.id))
+            let read = read::get_output(&mut conn, written.output.id)
                 .unwrap()
                 .unwrap();
             let o = &read.output;

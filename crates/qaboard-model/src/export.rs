@@ -35,8 +35,8 @@ pub const DEFAULT_QABOARD_URL: &str = "http://qaboard";
 pub fn export_dir_name(
     project: &str,
     new_sha: &str,
-    new_batch_id: i32,
-    reference: Option<(&str, i32)>,
+    new_batch_id: crate::BatchId,
+    reference: Option<(&str, crate::BatchId)>,
     filter_new: Option<&str>,
     filter_ref: Option<&str>,
 ) -> String {
@@ -86,7 +86,7 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportOutput {
     /// Output id.
-    pub id: i32,
+    pub id: crate::OutputId,
     /// Hash of the output's commit.
     pub hexsha: String,
     /// `test_input.path`.

@@ -53,7 +53,7 @@ pub struct Project {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CiCommit {
     /// Row id.
-    pub id: i32,
+    pub id: CommitId,
     /// Full git sha (40 hex digits).
     pub hexsha: String,
     /// Id of the project (its path, `group/repo[/sub]`).
@@ -84,13 +84,13 @@ pub struct CiCommit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     /// Row id.
-    pub id: i32,
+    pub id: BatchId,
     /// Creation time (UTC, without time zone).
     pub created_date: NaiveDateTime,
     /// JSON object: `type`, `commands`, `config`, `best_iter` and client data.
     pub data: Value,
     /// Id of the batch's commit.
-    pub ci_commit_id: i32,
+    pub ci_commit_id: CommitId,
     /// Batch label (`default` for CI runs).
     pub label: String,
     /// Storage folder of the batch when not the conventional one.
@@ -101,7 +101,7 @@ pub struct Batch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestInput {
     /// Row id.
-    pub id: i32,
+    pub id: TestInputId,
     /// Input path, relative to its `database`.
     pub path: String,
     /// Root folder ("database") of the test input.
@@ -114,9 +114,9 @@ pub struct TestInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Output {
     /// Row id.
-    pub id: i32,
+    pub id: OutputId,
     /// Id of the output's batch.
-    pub batch_id: i32,
+    pub batch_id: BatchId,
     /// When the output was first recorded; `None` for legacy rows without one.
     pub created_date: Option<NaiveDateTime>,
     /// Its files (artifacts) were deleted.
@@ -126,7 +126,7 @@ pub struct Output {
     /// Kind of output (empty for runs, `optim_iteration` for tuning iterations).
     pub output_type: Option<String>,
     /// Id of its test input.
-    pub test_input_id: Option<i32>,
+    pub test_input_id: Option<TestInputId>,
     /// Platform it ran on, e.g. `linux`.
     pub platform: Option<String>,
     /// JSON array of configurations (strings or objects).
@@ -156,7 +156,7 @@ impl Output {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// Row id.
-    pub id: i32,
+    pub id: UserId,
     /// Creation time (UTC, without time zone).
     pub created_date: Option<NaiveDateTime>,
     /// Login name.

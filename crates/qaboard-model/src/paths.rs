@@ -181,7 +181,7 @@ mod tests {
 
     fn commit(sha: &str, data: Value, over: Option<&str>) -> CiCommit {
         CiCommit {
-            id: 1,
+            id: crate::CommitId(1),
             hexsha: sha.into(),
             project_id: String::new(),
             data,

@@ -329,8 +329,7 @@ fn sha_of(conn: &mut qaboard_db::DbConn, id: i64) -> Result<String, ApiError> {
     let missing = || ApiError::NotFound(format!("no output has the id {id}"));
     let oid = qaboard_model::OutputId(i32::try_from(id).map_err(|_| missing())?);
     let o = read::get_output(conn, oid)?.ok_or_else(missing)?;
-    let (_, commit, _) = read::output_context(conn, qaboard_model::BatchId(o.output.batch_id))?
-        .ok_or_else(missing)?;
+    let (_, commit, _) = read::output_context(conn, o.output.batch_id)?.ok_or_else(missing)?;
     Ok(commit.hexsha)
 }
 

@@ -26,6 +26,7 @@ mod prelude {
     pub(crate) use chrono::{NaiveDateTime, Utc};
     pub(crate) use diesel::prelude::*;
     pub(crate) use qaboard_model::rules;
+    pub(crate) use qaboard_model::CommitId;
     pub(crate) use serde_json::{Map, Value};
 }
 

@@ -16,6 +16,7 @@ use qaboard_model::action::Action;
 use qaboard_model::filter::{api_json, FilterableOutput, OutputFilter};
 use qaboard_model::milestone::{self, MilestoneCandidate, Milestones};
 use qaboard_model::paths;
+use qaboard_model::OutputId;
 
 type Refusable<T> = Result<Result<T, Refusal>, DbError>;
 
@@ -119,7 +120,9 @@ pub(crate) fn rename_batch(
         .order(outputs::id)
         .load(conn)?;
     if !pending.is_empty() {
-        return Ok(Err(Refusal::Pending { ids: pending }));
+        return Ok(Err(Refusal::Pending {
+            ids: pending.into_iter().map(OutputId).collect(),
+        }));
     }
     let taken = batches::table
         .filter(batches::ci_commit_id.eq(batch.ci_commit_id))
@@ -179,7 +182,7 @@ pub(crate) fn move_batch(
         .iter()
         .filter(|o| filter.matches(&filterable(o)))
         .collect();
-    let pending: Vec<i32> = selected
+    let pending: Vec<OutputId> = selected
         .iter()
         .filter(|o| o.is_pending)
         .map(|o| o.id)
@@ -207,7 +210,7 @@ pub(crate) fn move_batch(
         for o in there.iter().filter(|o| o.test_input_path.is_some()) {
             by_identity.insert(identity(o), o.id);
         }
-        let clashes: Vec<(i32, i32)> = selected
+        let clashes: Vec<(OutputId, OutputId)> = selected
             .iter()
             .filter(|o| o.test_input_path.is_some())
             .filter_map(|o| by_identity.get(&identity(o)).map(|&other| (o.id, other)))
@@ -218,7 +221,7 @@ pub(crate) fn move_batch(
     }
     // Writes from here on.
     let dest = get_or_create_batch(conn, commit_id, label, true)?;
-    let moved: Vec<i32> = selected.iter().map(|o| o.id).collect();
+    let moved: Vec<i32> = selected.iter().map(|o| o.id.0).collect();
     for chunk in moved.chunks(5000) {
         diesel::update(
             outputs::table
@@ -285,7 +288,7 @@ pub(crate) fn delete_output(
         key: id.to_string(),
     })?;
     if row.is_pending {
-        return Ok(Err(Refusal::OutputPending(id)));
+        return Ok(Err(Refusal::OutputPending(id.into())));
     }
     let row_batch = row.batch_id;
     let batch = batches::table
@@ -340,7 +343,7 @@ pub(crate) fn delete_batch(
     lock_batch_exclusively(conn, id)?;
     let batch = find_batch_locked(conn, id)?;
     let outputs = batch_outputs(conn, id)?;
-    let pending: Vec<i32> = outputs
+    let pending: Vec<OutputId> = outputs
         .iter()
         .filter(|o| o.is_pending)
         .map(|o| o.id)
@@ -356,11 +359,11 @@ pub(crate) fn delete_batch(
     let files: Vec<OutputFiles> = selected
         .iter()
         .map(|o| OutputFiles {
-            output_id: qaboard_model::OutputId(o.id),
+            output_id: o.id,
             dir: output_dir(o, &batch_dir),
         })
         .collect();
-    let ids: Vec<i32> = selected.iter().map(|o| o.id).collect();
+    let ids: Vec<i32> = selected.iter().map(|o| o.id.0).collect();
     for chunk in ids.chunks(5000) {
         if soft {
             if mark_deleted {
@@ -495,7 +498,9 @@ pub(crate) fn delete_commit_batches(
         .order(outputs::id)
         .load(conn)?;
     if !pending.is_empty() {
-        return Ok(Err(Refusal::StopFirst { ids: pending }));
+        return Ok(Err(Refusal::StopFirst {
+            ids: pending.into_iter().map(OutputId).collect(),
+        }));
     }
     let mut files = Vec::new();
     for b in &batch_ids {

@@ -172,7 +172,7 @@ pub(crate) fn load_batches_with_outputs(
     let index: std::collections::HashMap<i32, usize> = out
         .iter()
         .enumerate()
-        .map(|(i, b)| (b.batch.id, i))
+        .map(|(i, b)| (b.batch.id.0, i))
         .collect();
     // In chunks to stay under bind-parameter limits.
     for chunk in ids.chunks(5000) {

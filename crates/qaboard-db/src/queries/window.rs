@@ -56,7 +56,7 @@ pub(crate) fn commits_in_window(
         .into_iter()
         .map(|r| {
             let commit = qaboard_model::CiCommit {
-                id: r.0,
+                id: r.0.into(),
                 hexsha: r.1,
                 project_id: r.2.unwrap_or_default(),
                 data: Value::Null,
@@ -73,7 +73,7 @@ pub(crate) fn commits_in_window(
             (commit, r.3)
         })
         .collect();
-    let ids: Vec<i32> = commits.iter().map(|c| c.0.id).collect();
+    let ids: Vec<i32> = commits.iter().map(|c| c.0.id.0).collect();
     let mut batches = load_batches_with_outputs(
         conn,
         &ids,
@@ -82,7 +82,7 @@ pub(crate) fn commits_in_window(
         w.with_outputs,
         &w.metrics,
     )?;
-    let mut by_commit: std::collections::HashMap<i32, Vec<BatchWithOutputs>> =
+    let mut by_commit: std::collections::HashMap<CommitId, Vec<BatchWithOutputs>> =
         std::collections::HashMap::new();
     for b in batches.drain(..) {
         by_commit.entry(b.batch.ci_commit_id).or_default().push(b);

@@ -3,11 +3,12 @@
 
 use super::python::python_repr_str;
 use super::*;
+use crate::BatchId;
 use serde_json::json;
 
 fn out(id: i32, sha: &str, path: &str, platform: &str, conf: Value, extra: Value) -> ExportOutput {
     ExportOutput {
-        id,
+        id: crate::OutputId(id),
         hexsha: sha.into(),
         test_input_path: path.into(),
         platform: Some(platform.into()),
@@ -20,11 +21,18 @@ fn out(id: i32, sha: &str, path: &str, platform: &str, conf: Value, extra: Value
 #[test]
 fn folder_name_is_the_md5_of_the_request() {
     assert_eq!(
-        export_dir_name("g/r", "abc", 12, Some(("def", 13)), None, Some("f")),
+        export_dir_name(
+            "g/r",
+            "abc",
+            BatchId(12),
+            Some(("def", BatchId(13))),
+            None,
+            Some("f")
+        ),
         "ffde4994"
     );
     assert_eq!(
-        export_dir_name("g/r", "abc", 12, None, None, None),
+        export_dir_name("g/r", "abc", BatchId(12), None, None, None),
         "efb74d57"
     );
 }
@@ -111,10 +119,10 @@ fn reference_is_the_closest_same_input_output_preferring_the_platform() {
             json!({}),
         ),
     ];
-    assert_eq!(choose_reference(&new, &refs).map(|o| o.id), Some(13));
+    assert_eq!(choose_reference(&new, &refs).map(|o| o.id.0), Some(13));
     let mut pending = refs.clone();
     pending[3].is_pending = true;
-    assert_eq!(choose_reference(&new, &pending).map(|o| o.id), Some(14));
+    assert_eq!(choose_reference(&new, &pending).map(|o| o.id.0), Some(14));
     // Closer parameters win over the platform.
     let refs = vec![
         out(
@@ -134,7 +142,7 @@ fn reference_is_the_closest_same_input_output_preferring_the_platform() {
             json!({}),
         ),
     ];
-    assert_eq!(choose_reference(&new, &refs).map(|o| o.id), Some(21));
+    assert_eq!(choose_reference(&new, &refs).map(|o| o.id.0), Some(21));
     assert!(choose_reference(&new, &[]).is_none());
 }
 
@@ -386,7 +394,7 @@ fn matching_and_labels_agree_with_the_original() {
         .iter()
         .map(|o| choose_reference(o, &refs).unwrap())
         .collect();
-    assert_eq!(chosen.iter().map(|o| o.id).collect::<Vec<_>>(), [10, 11]);
+    assert_eq!(chosen.iter().map(|o| o.id.0).collect::<Vec<_>>(), [10, 11]);
     let all: Vec<&ExportOutput> = new.iter().chain(chosen.iter().copied()).collect();
     let common = CommonData::compute(None, &all);
     assert_eq!(
@@ -421,7 +429,7 @@ fn matching_and_labels_agree_with_the_original() {
         out(11, &n, "in", "linux", json!([]), json!({"beta": 2})),
     ];
     let chosen = choose_reference(&new, &refs).unwrap();
-    assert_eq!(chosen.id, 10);
+    assert_eq!(chosen.id.0, 10);
     let common = CommonData::compute(Some(&n), &[&new, chosen]);
     let mut m = LabelMappings::default();
     assert_eq!(
