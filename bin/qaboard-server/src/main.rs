@@ -34,7 +34,7 @@ fn tune_allocator() {
 /// peak (bench/body_burst.py; docs/robustness.md "Memory after a burst").
 /// Quiet servers never trim; a busy one trims at most once a second, and only
 /// between bodies.
-fn spawn_heap_trimmer(budget: std::sync::Arc<qaboard_api::body::BodyBudget>) {
+fn spawn_heap_trimmer(budget: std::sync::Arc<qaboard_api::extract::BodyBudget>) {
     const TRIM_AFTER_BYTES: u64 = 64 * 1024 * 1024;
     let spawned = std::thread::Builder::new()
         .name("heap-trim".into())

@@ -29,10 +29,10 @@ use qaboard_model::{CiCommit, Project};
 use qaboard_settings::ExposeSecret;
 use serde_json::json;
 
-use crate::auth::WriteAccess;
-use crate::body::JsonBody;
-use crate::fields::Fields;
-use crate::users::CurrentUser;
+use crate::extract::CurrentUser;
+use crate::extract::Fields;
+use crate::extract::JsonBody;
+use crate::extract::WriteAccess;
 use crate::{run_db, ApiError, AppState};
 
 /// Longest time `qa save-artifacts` may take (it copies a few files).
@@ -298,7 +298,7 @@ fn concerns(commit_project: &str, project: &str) -> bool {
 /// `POST /api/v1/commit/save-artifacts/` `{hexsha, project}` (§4.3): for each
 /// commit with exactly that sha in `project` or a parent project, restores
 /// its artifacts and marks it not deleted. 200 `{"status":"OK"}`; 400
-/// malformed body (`hexsha` must be 40 hex digits); 404 no such commit; 403/429/503/500 as [`restore`].
+/// malformed body (`hexsha` must be 40 hex digits); 404 no such commit; 403/429/503/500 as `restore`.
 pub async fn save_artifacts(
     _: WriteAccess,
     user: CurrentUser,

@@ -17,8 +17,8 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::{ReadAccess, WriteAccess};
-use crate::body::JsonBody;
+use crate::extract::JsonBody;
+use crate::extract::{ReadAccess, WriteAccess};
 use crate::routes::images::storage_error;
 use crate::state::AppState;
 use crate::{run_db, ApiError};

@@ -16,7 +16,7 @@ use qaboard_db::read::{self, CommitTree, CommitWindow, ProjectSummary};
 use qaboard_model::paths;
 use serde_json::Value;
 
-use crate::auth::ReadAccess;
+use crate::extract::ReadAccess;
 use crate::routes::images::s_url;
 use crate::state::AppState;
 use crate::static_files::html_escape as esc;

@@ -8,9 +8,9 @@ use qaboard_model::conventions::deserialize_config;
 use qaboard_model::time::parse_client_datetime;
 use serde_json::{json, Map, Value};
 
-use crate::auth::{ReadAccess, WriteAccess};
-use crate::body::{JsonBody, OptionalJsonBody};
-use crate::fields::{check_commit_id, Fields};
+use crate::extract::{check_commit_id, Fields};
+use crate::extract::{JsonBody, OptionalJsonBody};
+use crate::extract::{ReadAccess, WriteAccess};
 use crate::metrics::IngestKind;
 use crate::state::AppState;
 use crate::views::{batch_dir_of, OutputView};

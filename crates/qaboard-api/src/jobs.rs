@@ -23,10 +23,10 @@ use qaboard_model::{Batch, BatchId, CiCommit, OutputId, Project};
 use qaboard_settings::Settings;
 use serde_json::{json, Map, Value};
 
-use crate::auth::WriteAccess;
-use crate::body::{JsonBody, OptionalJsonBody};
-use crate::fields::Fields;
-use crate::users::CurrentUser;
+use crate::extract::CurrentUser;
+use crate::extract::Fields;
+use crate::extract::WriteAccess;
+use crate::extract::{JsonBody, OptionalJsonBody};
 use crate::{run_db, ApiError, AppState};
 
 /// The jobs settings out of the process's settings: `qa_command` split into

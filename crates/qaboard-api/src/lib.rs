@@ -7,13 +7,10 @@
 //! and every error is a JSON `{"error": "..."}`.
 
 pub mod artifacts;
-pub mod auth;
-pub mod body;
 pub mod cache;
 pub mod error;
 pub mod export;
-pub mod fields;
-pub mod form;
+pub mod extract;
 pub mod gc;
 pub mod git;
 pub mod groups;
@@ -61,7 +58,7 @@ pub struct ApiConfig {
     /// Deadline to read a whole JSON body (408 beyond).
     pub body_timeout: std::time::Duration,
     /// The bytes of bodies read at once by this process (503 beyond).
-    pub body_budget: std::sync::Arc<body::BodyBudget>,
+    pub body_budget: std::sync::Arc<extract::BodyBudget>,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -94,7 +91,7 @@ impl ApiConfig {
             data_dir: s.data_dir.clone(),
             cache: std::sync::Arc::new(cache::ResponseCache::new(s.cache_bytes)),
             body_timeout: std::time::Duration::from_secs(s.body_timeout_secs),
-            body_budget: std::sync::Arc::new(body::BodyBudget::new(
+            body_budget: std::sync::Arc::new(extract::BodyBudget::new(
                 s.body_memory,
                 std::time::Duration::from_secs(s.body_memory_wait_secs),
             )),

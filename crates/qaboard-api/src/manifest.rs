@@ -3,7 +3,7 @@
 //! folder's `manifest.outputs.json` (the file the `qa` CLI writes at the end
 //! of a run, and that the webapp reads directly when the output is done).
 //!
-//! Safety of the walk (rule [FS], issue 9 item 9): every access goes
+//! Safety of the walk (rule \[FS\], issue 9 item 9): every access goes
 //! through [`qaboard_storage::Storage`]: the folder must lie under a
 //! storage root (else 404, nothing read or written), it is walked relative
 //! to open folder handles, symbolic links inside it are left out and never
@@ -19,7 +19,7 @@ use qaboard_model::paths;
 use qaboard_storage::{ManifestLimits, Storage, StorageError};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::ReadAccess;
+use crate::extract::ReadAccess;
 use crate::routes::images::storage_error;
 use crate::state::AppState;
 use crate::views::batch_dir_of;
@@ -209,7 +209,7 @@ fn excluded(rel: &str, name: &str) -> bool {
 }
 
 /// Lists the regular files under the folder `dir` through `storage`
-/// (symbolic links left out and never followed; rule [FS]). `hash`:
+/// (symbolic links left out and never followed; rule \[FS\]). `hash`:
 /// compute md5 within the limits.
 ///
 /// Errors: the storage's (outside the roots, refused, missing, not a folder).

@@ -13,8 +13,8 @@ use qaboard_db::{projects, read, DbPool};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::auth::{ReadAccess, WriteAccess};
-use crate::body::OptionalJsonBody;
+use crate::extract::OptionalJsonBody;
+use crate::extract::{ReadAccess, WriteAccess};
 use crate::state::AppState;
 use crate::{json_bytes, run_db, ApiError};
 

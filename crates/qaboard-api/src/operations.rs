@@ -20,11 +20,11 @@ use qaboard_storage::Storage;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::WriteAccess;
-use crate::body::JsonBody;
-use crate::fields::{check_commit_id, Fields};
+use crate::extract::CurrentUser;
+use crate::extract::JsonBody;
+use crate::extract::WriteAccess;
+use crate::extract::{check_commit_id, Fields};
 use crate::state::AppState;
-use crate::users::CurrentUser;
 use crate::{run_db, ApiError};
 
 /// Query of the deletions (axios sends booleans as `true`/`false`).

@@ -10,7 +10,7 @@ use qaboard_model::time::{iso_naive, iso_utc, parse_client_datetime};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::auth::ReadAccess;
+use crate::extract::ReadAccess;
 use crate::state::AppState;
 use crate::views::{commit_json, CommitViewOptions};
 use crate::{json_bytes, run_db, ApiError};

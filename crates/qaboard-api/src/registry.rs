@@ -5,7 +5,7 @@
 //! - the `Allow` header of 405 answers ([`crate::hardening::allow_header`],
 //!   [`crate::hardening::route_methods`]);
 //! - the OpenAPI document of `GET /api/v1/openapi.json` ([`crate::openapi`]);
-//! - the check of actix's registrations: [`crate::resource`] notes every
+//! - the check of actix's registrations: `crate::resource` notes every
 //!   template it registers ([`registered_templates`]) and
 //!   tests/tests/api/openapi.rs requires that set to equal the templates
 //!   here, every listed method to reach a handler and every other method to
@@ -120,10 +120,10 @@ pub struct Route {
     /// Where it is mounted.
     pub mount: Mount,
     /// The actix template without `/api/v1` and without trailing slash
-    /// (`/commit/{sha:.+}`), exactly as [`crate::resource`] registers it;
+    /// (`/commit/{sha:.+}`), exactly as `crate::resource` registers it;
     /// every route also answers with a trailing slash.
     pub path: &'static str,
-    /// False for the few resources registered without [`crate::resource`]
+    /// False for the few resources registered without `crate::resource`
     /// (`/`, `/s/…`, `/iiif/…`): their catch-all handlers are checked by
     /// request only.
     pub via_resource: bool,
@@ -689,7 +689,7 @@ pub(crate) fn note_registered(path: &str) {
     }
 }
 
-/// Every template registered through [`crate::resource`] by the
+/// Every template registered through `crate::resource` by the
 /// applications built in this process so far, sorted.
 pub fn registered_templates() -> Vec<String> {
     REGISTERED

@@ -4,7 +4,7 @@
 //! the built webapp at `/` ([`configure_webapp`]).
 //!
 //! Every file is opened through the state's [`AppState::storage`] (rule
-//! [FS]: only under the storage roots, links followed only inside a root).
+//! \[FS\]: only under the storage roots, links followed only inside a root).
 //!
 //! - `GET`/`HEAD` of a file: its bytes, `Content-Type` from the extension,
 //!   `ETag`/`Last-Modified` with 304 (`If-None-Match`, `If-Modified-Since`),

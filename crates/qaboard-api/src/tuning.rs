@@ -12,8 +12,8 @@ use qaboard_model::{paths, CiCommit, Project};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::WriteAccess;
-use crate::body::OptionalJsonBody;
+use crate::extract::OptionalJsonBody;
+use crate::extract::WriteAccess;
 use crate::{run_db, ApiError, AppState};
 
 /// Longest a `qa batch --list` may run before its process group is killed.
@@ -249,13 +249,13 @@ fn keep_selected(merged: &Value, selected: &str) -> Value {
 /// unreadable YAML; 503 artifacts missing; 429; 500 early failure with log tail.
 pub async fn start_tuning(
     _: WriteAccess,
-    user: crate::users::CurrentUser,
+    user: crate::extract::CurrentUser,
     state: web::Data<AppState>,
     sha: web::Path<String>,
     query: web::Query<GroupQuery>,
-    body: crate::body::JsonBody,
+    body: crate::extract::JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let f = crate::fields::Fields(&body.0);
+    let f = crate::extract::Fields(&body.0);
     let project = f
         .opt_str("project")?
         .map(str::to_string)

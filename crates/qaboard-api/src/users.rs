@@ -1,6 +1,6 @@
 //! Users and sessions for the HTTP layer (issue 14, OPERATIONS.md §6): the per-process
-//! [`Users`] state (cookie signer, cookie attributes, login rate limiter, LDAP settings) and the
-//! [`CurrentUser`] extractor.
+//! [`Users`] state (cookie signer, cookie attributes, login rate limiter, LDAP settings); the
+//! [`CurrentUser`](crate::extract::CurrentUser) extractor reads a request's session through it.
 //!
 //! Sessions live in the database (`sessions` table): the cookie only carries a signed random id,
 //! so logout ends a session for every server process, and any process sharing the database and
@@ -9,7 +9,7 @@
 //! # Recording who did a write
 //!
 //! A handler that writes on behalf of the webapp takes `user: CurrentUser` and passes
-//! [`CurrentUser::action`] to the db write, which records it in the same transaction as
+//! [`CurrentUser::action`](crate::extract::CurrentUser::action) to the db write, which records it in the same transaction as
 //! `data.last_action` of the closest surviving row (the table in `qaboard_model::action`).
 //! No endpoint requires a login (OPERATIONS.md §6); `auth.write_tokens` still gates writes
 //! through `WriteAccess`, which is independent:
@@ -23,15 +23,14 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
-use chrono::{TimeDelta, Utc};
+use actix_web::{http::header, HttpRequest};
+use chrono::TimeDelta;
 use qaboard_auth::{
     CookieOptions, LdapSettings, LoginRateLimiter, RateLimits, SecretKey, SessionSigner,
 };
-use qaboard_db::users::User;
 use qaboard_settings::{ExposeSecret, Settings};
 
-use crate::{run_db, ApiError, AppState};
+use crate::ApiError;
 
 /// A session's `last_seen` is written at most once per this interval.
 pub const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(5);
@@ -140,67 +139,6 @@ fn cookie_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, v)| k.trim() == name && !v.trim().is_empty())
         .map(|(_, v)| v.trim().trim_matches('"'))
-}
-
-/// The user of a request's live session.
-#[derive(Debug, Clone)]
-pub struct LoggedIn {
-    /// The user's row (its password hash must not be sent anywhere).
-    pub user: User,
-    /// `sessions.id_hash` of the session.
-    pub session_key: String,
-}
-
-/// The logged-in user of a request, if any: extract it in any handler. A missing, forged or
-/// expired cookie, or a logged-out session, gives `CurrentUser(None)`; only a database failure
-/// fails the request (503/500). Reading a session costs one indexed query; its `last_seen` is
-/// written at most every [`TOUCH_EVERY`].
-#[derive(Debug, Clone)]
-pub struct CurrentUser(pub Option<LoggedIn>);
-
-impl CurrentUser {
-    /// The logged-in user's `user_name` (what the original records as `data.user`).
-    pub fn user_name(&self) -> Option<&str> {
-        self.0.as_ref().and_then(|l| l.user.user_name.as_deref())
-    }
-
-    /// The write action `name` done now by the logged-in user (to record in `data.last_action`,
-    /// see `qaboard_model::action`); `None` when nobody is logged in.
-    pub fn action(&self, name: &'static str) -> Option<qaboard_model::action::Action> {
-        self.user_name()
-            .map(|u| qaboard_model::action::Action::now(name, u))
-    }
-}
-
-impl FromRequest for CurrentUser {
-    type Error = ApiError;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let key = state.as_ref().and_then(|s| s.users.session_key(req));
-        Box::pin(async move {
-            let (Some(state), Some(key)) = (state, key) else {
-                return Ok(CurrentUser(None));
-            };
-            let pool = state.pool.clone();
-            run_db(move || {
-                let mut conn = pool.get()?;
-                let now = Utc::now().naive_utc();
-                let Some(s) = qaboard_db::users::session_user(&mut conn, &key, now)? else {
-                    return Ok(CurrentUser(None));
-                };
-                if now - s.last_seen >= TOUCH_EVERY {
-                    qaboard_db::users::touch_session(&mut conn, &key, now, TOUCH_EVERY)?;
-                }
-                Ok(CurrentUser(Some(LoggedIn {
-                    user: s.user,
-                    session_key: key,
-                })))
-            })
-            .await
-        })
-    }
 }
 
 /// `Cache-Control: no-store`, for answers that carry user data or cookies.

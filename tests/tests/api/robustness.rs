@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qaboard_api::body::BodyBudget;
+use qaboard_api::extract::BodyBudget;
 use qaboard_api::hardening::{INDEXED_FIELDS, INDEXED_FIELD_MAX_BYTES, ROUTE_METHODS};
 use qaboard_api::ApiConfig;
 use qaboard_tests::{for_each_backend, Client, Resp, TestApp};

@@ -2,9 +2,9 @@
 //! (OPERATIONS.md §9; the work is in [`crate::export`]).
 use actix_web::{web, HttpResponse};
 
-use crate::auth::ReadAccess;
 use crate::error::ApiError;
 use crate::export::{export, ExportQuery};
+use crate::extract::ReadAccess;
 use crate::state::AppState;
 use crate::{both, resource, run_db};
 

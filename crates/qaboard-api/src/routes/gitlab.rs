@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use qaboard_outbound::{proxy_url_from_query, GitlabJobBody};
 use serde_json::json;
 
-use crate::body::JsonBody;
+use crate::extract::JsonBody;
 use crate::integrations::{outbound_error, upstream};
 use crate::{both, resource, run_db, ApiError, AppState};
 

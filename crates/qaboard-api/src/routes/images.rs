@@ -25,8 +25,8 @@ use qaboard_images::{iiif, pixel, report, rois, CacheKey, Decoded, ImageError};
 use qaboard_storage::StorageError;
 use serde::Deserialize;
 
-use crate::auth::{ReadAccess, WriteAccess};
-use crate::body::JsonBody;
+use crate::extract::JsonBody;
+use crate::extract::{ReadAccess, WriteAccess};
 use crate::state::AppState;
 use crate::{both, resource, run_db, ApiError};
 

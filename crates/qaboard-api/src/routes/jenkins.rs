@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use qaboard_outbound::JenkinsTrigger;
 
-use crate::body::JsonBody;
+use crate::extract::JsonBody;
 use crate::integrations::outbound_error;
 use crate::{both, resource, ApiError, AppState};
 

@@ -17,8 +17,9 @@ use qaboard_auth::{
 use qaboard_db::users::{self, LdapProfile, NewLocalUser, NewSessionRow, User};
 use serde_json::json;
 
-use crate::form::FormFields;
-use crate::users::{CurrentUser, NO_STORE};
+use crate::extract::CurrentUser;
+use crate::extract::FormFields;
+use crate::users::NO_STORE;
 use crate::{both, resource, run_db, ApiError, AppState};
 
 /// Registers the user routes.

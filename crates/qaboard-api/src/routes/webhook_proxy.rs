@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use qaboard_outbound::{integration_hosts, WebhookRequest};
 
-use crate::body::JsonBody;
+use crate::extract::JsonBody;
 use crate::integrations::{outbound_error, upstream};
 use crate::{run_db, ApiError, AppState};
 
