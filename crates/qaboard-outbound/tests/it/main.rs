@@ -1,5 +1,5 @@
 //! Integration tests against small HTTP servers started on 127.0.0.1 by each test. Loopback is
-//! refused by default, so each test allows its server explicitly in the settings.
+//! one module per area, linked once.
 
 mod ci;
 mod proxy;

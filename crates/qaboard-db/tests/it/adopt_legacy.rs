@@ -7,7 +7,7 @@ use diesel::{QueryableByName, RunQueryDsl};
 use qaboard_db::testing::TestDb;
 use qaboard_db::{migrations, read, DbConn};
 
-mod original_schema;
+use crate::original_schema;
 use original_schema::{ORIGINAL_DDL, ORIGINAL_ROWS};
 
 fn pg(conn: &mut DbConn) -> &mut diesel::PgConnection {

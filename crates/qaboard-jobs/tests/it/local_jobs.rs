@@ -1,6 +1,6 @@
 //! Real processes started by the local runner with a stand-in `qa` script.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::process::CommandExt;

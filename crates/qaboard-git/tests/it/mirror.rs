@@ -451,7 +451,7 @@ fn concurrent_processes_clone_once() {
         .map(|_| {
             Command::new(&exe)
                 .args([
-                    "child_process_sync",
+                    "mirror::child_process_sync",
                     "--exact",
                     "--ignored",
                     "--nocapture",

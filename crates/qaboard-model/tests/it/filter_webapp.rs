@@ -12,7 +12,7 @@ use serde_json::Value;
 const UNSUPPORTED: &[&str] = &["(a)\\1"];
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("fixtures/filter_webapp_cases.json")).unwrap()
+    serde_json::from_str(include_str!("../fixtures/filter_webapp_cases.json")).unwrap()
 }
 
 #[test]
