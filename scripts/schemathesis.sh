@@ -8,6 +8,8 @@
 #   scripts/schemathesis.sh                 # bounded for CI
 #   ST_MAX_EXAMPLES=200 scripts/schemathesis.sh   # deeper
 #
+#   scripts/schemathesis.sh --install-only  # only install schemathesis (.ci/run, in the background)
+#
 #   ~1 min per database on 2 busy cores with the defaults.
 # Settings: ST_MAX_EXAMPLES (examples per operation, default 40), ST_SEED
 # (default 1, reproducible), ST_VERSION (schemathesis version), ST_VENV (where
@@ -25,7 +27,10 @@ if [[ ! -x "$ST_VENV/bin/schemathesis" ]] || ! "$ST_VENV/bin/schemathesis" --ver
   python3 -m venv "$ST_VENV"
   "$ST_VENV/bin/pip" install -q "schemathesis==$ST_VERSION"
 fi
-cargo build -q --locked -p qaboard-server
+if [[ "${1:-}" == "--install-only" ]]; then exit 0; fi
+# The server binary of the test build (the very units `cargo test --workspace` built: a
+# `cargo build -p qaboard-server` would resolve other features and compile again).
+cargo test -q --workspace --locked --no-run 2>/dev/null
 server_bin="${CARGO_TARGET_DIR:-target}/debug/qaboard-server"
 
 work=$(mktemp -d)
