@@ -2,3 +2,4 @@
 //! one module per area, linked once.
 mod mirror;
 mod repo;
+mod support;

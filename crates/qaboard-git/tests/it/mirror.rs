@@ -12,31 +12,7 @@ use qaboard_git::{plan_push, plan_subprojects, GitError, Mirrors, Repo};
 use serde_json::json;
 use tempfile::TempDir;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Alice Author")
-        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-        .env("GIT_COMMITTER_NAME", "Carl Committer")
-        .env("GIT_COMMITTER_EMAIL", "carl@example.com")
-        .env("GIT_AUTHOR_DATE", "2021-03-04T05:06:07+09:00")
-        .env("GIT_COMMITTER_DATE", "2021-03-05T05:06:07+09:00")
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
+use crate::support::{git, AUTHOR_DATE};
 
 fn write(root: &Path, path: &str, content: &str) {
     let path = root.join(path);
@@ -229,7 +205,9 @@ fn commit_metadata_tags_merges_branch_guess_and_names() {
     assert_eq!(info.message.trim(), "merge develop");
     assert_eq!(
         info.authored_datetime.to_rfc3339(),
-        "2021-03-04T05:06:07+09:00"
+        chrono::DateTime::parse_from_rfc3339(AUTHOR_DATE)
+            .unwrap()
+            .to_rfc3339()
     );
     assert!(repo.has_commit(&c1));
     assert!(!repo.has_commit("not-a-sha"));
