@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use super::action::{record_action, ActionRow};
 use super::batch::get_or_create_batch;
 use super::commit::find_commit_by_id;
+use super::output::lock_output;
 use super::prelude::*;
 use super::project::find_project;
 use crate::operations::{Deletion, MoveOutcome, OutputFiles, Refusal};
@@ -278,15 +279,7 @@ pub(crate) fn delete_output(
     default_root: &str,
     by: Option<&Action>,
 ) -> Refusable<Deletion> {
-    let row = for_update!(outputs::table
-        .filter(outputs::id.eq(id))
-        .select(output_cols!()))
-    .first::<OutputRow>(conn)
-    .optional()?
-    .ok_or_else(|| DbError::NotFound {
-        what: "output",
-        key: id.to_string(),
-    })?;
+    let row = lock_output(conn, id)?;
     if row.is_pending {
         return Ok(Err(Refusal::OutputPending(id.into())));
     }

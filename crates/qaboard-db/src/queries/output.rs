@@ -306,13 +306,10 @@ pub(crate) fn get_output(conn: &mut Conn, id: i32) -> Result<Option<OutputWithIn
     }))
 }
 
-/// See [`crate::ingest::patch_output`].
-pub(crate) fn patch_output(
-    conn: &mut Conn,
-    id: i32,
-    patch: &OutputPatch,
-) -> Result<OutputWithInput, DbError> {
-    let current = for_update!(outputs::table
+/// The output row `id`, locked until the transaction ends (PostgreSQL; SQLite's write
+/// transactions are exclusive); `NotFound` when there is none.
+pub(crate) fn lock_output(conn: &mut Conn, id: i32) -> Result<OutputRow, DbError> {
+    for_update!(outputs::table
         .filter(outputs::id.eq(id))
         .select(output_cols!()))
     .first::<OutputRow>(conn)
@@ -320,7 +317,16 @@ pub(crate) fn patch_output(
     .ok_or_else(|| DbError::NotFound {
         what: "output",
         key: id.to_string(),
-    })?;
+    })
+}
+
+/// See [`crate::ingest::patch_output`].
+pub(crate) fn patch_output(
+    conn: &mut Conn,
+    id: i32,
+    patch: &OutputPatch,
+) -> Result<OutputWithInput, DbError> {
+    let current = lock_output(conn, id)?;
     let data = match &patch.data {
         Some(p) => rules::merge_shallow(&current.data, p),
         None => current.data.clone(),
