@@ -15,33 +15,14 @@ use qaboard_settings::Settings;
 /// process's memory stays near its peak live size (bench/README.md: peak RSS
 /// 35-50 MB at concurrency 8, where mimalloc held 80-130 MB for the same
 /// throughput).
-///
-/// Arenas: glibc gives each thread that allocates concurrently an arena of
-/// its own, up to 8 per core, and each keeps the peak of the work it served.
-/// Heavy reads run on many blocking threads (one per core at a time, but a
-/// different thread each time), so every arena ended up holding a rendering's
-/// peak: 16 arenas on 2 cores took SQLite's server to 107-140 MB on the
-/// commits list at concurrency 8 under writes (issue 16, bench/README.md
-/// "Peak RSS of the heavy reads"). One arena per core (at least 2) keeps it
-/// near 56 MB at the same CPU per request. `MALLOC_ARENA_MAX` or a
-/// `glibc.malloc.arena_max` tunable set by the operator win.
 #[allow(unsafe_code)]
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let operator_set = std::env::var_os("MALLOC_ARENA_MAX").is_some()
-            || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max"));
-        let arenas = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
-        let arenas = libc::c_int::try_from(arenas).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only sets allocator parameters; it is called before
-        // any other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024 * 1024);
-            if !operator_set {
-                libc::mallopt(libc::M_ARENA_MAX, arenas);
-            }
-        }
+    // SAFETY: mallopt only sets allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024 * 1024);
     }
 }
 
