@@ -166,6 +166,11 @@ stop_server() {
   local hwm
   hwm=$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$SERVER_PID/status" 2>/dev/null || true)
   [[ -n "$hwm" ]] && log "server peak RSS (VmHWM): $hwm"
+  # What the RSS is made of at the end (heap: RssAnon; binary, SQLite WAL
+  # index and other mapped files: RssFile); glibc keeps freed heap, so
+  # RssAnon at the end is close to its peak.
+  awk '/^(RssAnon|RssFile|RssShmem|Threads):/ {printf "%s %s ", $1, $2} END {print ""}' \
+    "/proc/$SERVER_PID/status" 2>/dev/null | sed 's/^/server memory now: /' >&2 || true
   kill -TERM "$SERVER_PID" 2>/dev/null || true
   local i
   for i in $(seq 350); do
