@@ -368,8 +368,8 @@ log "results appended to $RESULTS; this run:"
 python3 - "$RESULTS" "$(date +%s -d "-$SECONDS seconds")" <<'EOF'
 import json, sys
 since = int(sys.argv[2])
-print("| run | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | bytes/resp | server CPU ms/req | server VmHWM MiB | others' CPU (cores) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| run | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | bytes/resp | server CPU ms/req | PG CPU ms/req | server VmHWM MiB | others' CPU (cores) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r.get("unix_time", 0) < since:
@@ -379,9 +379,10 @@ for line in open(sys.argv[1]):
         continue
     l = r["latency_ms"]
     cpu = (r.get("cpu_ms_per_request") or {}).get("server")
+    pg = (r.get("cpu_ms_per_request") or {}).get("postgres")
     print(f"| {r['label']} | {r['rps']:.1f} | {l['p50']:.2f} | {l['p90']:.2f} | {l['p99']:.2f} | {l['max']:.2f} "
           f"| {r['errors']} | {r['bytes_in_per_request']} | {cpu if cpu is not None else '-'} "
-          f"| {r.get('server_vm_hwm_mib') or '-'} | {r.get('other_cpu_cores', '-')} |")
+          f"| {pg if pg is not None else '-'} | {r.get('server_vm_hwm_mib') or '-'} | {r.get('other_cpu_cores', '-')} |")
 EOF
 }
 
