@@ -76,5 +76,7 @@ q "commits list: states and two metrics of their outputs (10,000 rows)" \
   "SELECT id, batch_id, is_pending, is_running, is_failed, deleted, CASE WHEN is_failed OR is_pending THEN NULL ELSE '{' || '' || '\"psnr\":'::text || COALESCE((metrics -> 'psnr')::text, 'null') || ',' || '\"ssim\":'::text || COALESCE((metrics -> 'ssim')::text, 'null') || '}' END AS metrics FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id IN ($LIST_IDS))"
 q "version of the commit page (issue 16)" \
   "SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = 'bench/detail'), 'n') || ':' || $(cs "FROM ci_commits WHERE id = $DETAIL_COMMIT") || ':' || $(cs "FROM batches WHERE ci_commit_id = $DETAIL_COMMIT") || ':' || $(cs "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id = $DETAIL_COMMIT)")"
-q "version of the commits list (issue 16)" \
-  "SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = 'bench/list'), 'n') || ':' || $(cs "FROM ci_commits WHERE id IN ($LIST_IDS)") || ':' || $(cs "FROM batches WHERE ci_commit_id IN ($LIST_IDS)") || ':' || $(cs "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id IN ($LIST_IDS))")"
+q "version of the commits list (issue 16), 1/2: the window's commits with their stamps" \
+  "SELECT id, ci_commits.stamp FROM ci_commits WHERE project_id = 'bench/list' AND authored_datetime >= now() - interval '5 days' AND authored_datetime <= now() ORDER BY authored_datetime DESC LIMIT 1000"
+q "version of the commits list (issue 16), 2/2: project, batches and outputs" \
+  "SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = 'bench/list'), 'n') || ':' || $(cs "FROM batches WHERE ci_commit_id IN ($LIST_IDS)") || ':' || $(cs "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id IN ($LIST_IDS))")"

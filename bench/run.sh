@@ -166,6 +166,11 @@ stop_server() {
   local hwm
   hwm=$(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$SERVER_PID/status" 2>/dev/null || true)
   [[ -n "$hwm" ]] && log "server peak RSS (VmHWM): $hwm"
+  # What the RSS is made of at the end (heap: RssAnon; binary, SQLite WAL
+  # index and other mapped files: RssFile); glibc keeps freed heap, so
+  # RssAnon at the end is close to its peak.
+  awk '/^(RssAnon|RssFile|RssShmem|Threads):/ {printf "%s %s ", $1, $2} END {print ""}' \
+    "/proc/$SERVER_PID/status" 2>/dev/null | sed 's/^/server memory now: /' >&2 || true
   kill -TERM "$SERVER_PID" 2>/dev/null || true
   local i
   for i in $(seq 350); do
@@ -363,8 +368,8 @@ log "results appended to $RESULTS; this run:"
 python3 - "$RESULTS" "$(date +%s -d "-$SECONDS seconds")" <<'EOF'
 import json, sys
 since = int(sys.argv[2])
-print("| run | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | bytes/resp | server CPU ms/req | server VmHWM MiB | others' CPU (cores) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| run | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | bytes/resp | server CPU ms/req | PG CPU ms/req | server VmHWM MiB | others' CPU (cores) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r.get("unix_time", 0) < since:
@@ -374,9 +379,10 @@ for line in open(sys.argv[1]):
         continue
     l = r["latency_ms"]
     cpu = (r.get("cpu_ms_per_request") or {}).get("server")
+    pg = (r.get("cpu_ms_per_request") or {}).get("postgres")
     print(f"| {r['label']} | {r['rps']:.1f} | {l['p50']:.2f} | {l['p90']:.2f} | {l['p99']:.2f} | {l['max']:.2f} "
           f"| {r['errors']} | {r['bytes_in_per_request']} | {cpu if cpu is not None else '-'} "
-          f"| {r.get('server_vm_hwm_mib') or '-'} | {r.get('other_cpu_cores', '-')} |")
+          f"| {pg if pg is not None else '-'} | {r.get('server_vm_hwm_mib') or '-'} | {r.get('other_cpu_cores', '-')} |")
 EOF
 }
 

@@ -15,6 +15,8 @@ use crate::state::AppState;
 use crate::views::{commit_json, CommitViewOptions};
 use crate::{json_bytes, run_db, ApiError};
 
+mod heavy;
+
 /// Query parameters of the commit reads.
 #[derive(Debug, Deserialize)]
 pub struct CommitQuery {
@@ -91,7 +93,9 @@ where
     // (`AppState::heavy_reads`): more would not finish sooner on a busy
     // machine, and each holds its rows and answer in memory.
     let _permit = state.heavy_reads.acquire().await.ok();
-    let body = run_db(move || {
+    // On the heavy-read threads, so that only their arenas hold the peaks
+    // of loading and rendering (`heavy`).
+    let body = heavy::run_heavy(move || {
         let mut conn = pool.get()?;
         let (v, data) = pool.read_snapshot(&mut conn, |conn| {
             let v = if caching {

@@ -8,7 +8,7 @@
 //! concurrent transactions commit. Legacy rows without stamp count as 0.
 use super::commit::find_commit;
 use super::prelude::*;
-use super::window::window_commit_ids;
+use super::window::window_commit_stamps;
 
 #[derive(diesel::QueryableByName)]
 struct VersionRow {
@@ -65,20 +65,36 @@ pub(crate) fn commit_version(
     )))
 }
 
-/// The version of the commits list of a window: the commits it selects, then
-/// their stamps and those of their batches and outputs.
+/// The version of the commits list of a window: the commits it selects with
+/// their own stamps (one statement, the window's own query), then the
+/// project's stamp and the stamps of their batches and outputs (a second
+/// statement). The commits' count and sum are computed here from the first
+/// statement's rows rather than by a third aggregate over `ci_commits`
+/// (bench/README.md "Peak RSS and the list's version", docs/read-performance.md).
 pub(crate) fn window_version(conn: &mut Conn, w: &CommitWindow) -> Result<String, DbError> {
-    let ids = window_commit_ids(conn, w)?;
-    if ids.is_empty() {
+    let commits = window_commit_stamps(conn, w)?;
+    if commits.is_empty() {
         return version_of(conn, &w.project, &[]);
     }
-    let list = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let list = commits
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    // Same count.sum as `count_sum` (sum over i128: no overflow).
+    let stamps: i128 = commits
+        .iter()
+        .map(|(_, s)| i128::from(s.unwrap_or(0)))
+        .sum();
     let parts = [
-        count_sum(&format!("FROM ci_commits WHERE id IN ({list})")),
         count_sum(&format!("FROM batches WHERE ci_commit_id IN ({list})")),
         count_sum(&format!(
             "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id IN ({list}))"
         )),
     ];
-    Ok(format!("{list}:{}", version_of(conn, &w.project, &parts)?))
+    Ok(format!(
+        "{list}:{}.{stamps}:{}",
+        commits.len(),
+        version_of(conn, &w.project, &parts)?
+    ))
 }

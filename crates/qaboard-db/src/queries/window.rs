@@ -126,8 +126,13 @@ fn window_range(conn: &mut Conn, w: &CommitWindow) -> Result<Option<TimeRange>, 
 }
 
 /// The ids of the commits a window shows, in the order and with the limit of
-/// [`commits_in_window`] (for its version, `super::stamps`).
-pub(crate) fn window_commit_ids(conn: &mut Conn, w: &CommitWindow) -> Result<Vec<i32>, DbError> {
+/// [`commits_in_window`], each with its change stamp (`None`: never
+/// stamped), for the window's version (`super::stamps`): one statement
+/// gives both which commits are shown and their own stamps.
+pub(crate) fn window_commit_stamps(
+    conn: &mut Conn,
+    w: &CommitWindow,
+) -> Result<Vec<(i32, Option<i64>)>, DbError> {
     let Some((from, to)) = window_range(conn, w)? else {
         return Ok(Vec::new());
     };
@@ -136,7 +141,13 @@ pub(crate) fn window_commit_ids(conn: &mut Conn, w: &CommitWindow) -> Result<Vec
         .filter(ci_commits::project_id.eq(&w.project))
         .filter(ci_commits::authored_datetime.ge(from))
         .filter(ci_commits::authored_datetime.le(to))
-        .select(ci_commits::id)
+        // `stamp` is not in the diesel schema (only version queries read it).
+        .select((
+            ci_commits::id,
+            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
+                "ci_commits.stamp",
+            ),
+        ))
         .order(ci_commits::authored_datetime.desc())
         .limit(w.limit)
         .into_boxed();
