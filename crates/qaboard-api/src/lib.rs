@@ -14,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod fields;
 pub mod form;
+pub mod front;
 pub mod gc;
 pub mod git;
 pub mod groups;
