@@ -5,6 +5,9 @@
 #   NO_BUILD=1 bench/files_vs_nginx.sh   # reuse target/release binaries
 #   DURATION=20s CONNECTIONS=8 ROUNDS=2 bench/files_vs_nginx.sh
 #   SERVERS="nginx static_server" NO_BUILD=1 bench/files_vs_nginx.sh
+#   SERVER_BIN=/path/to/qaboard-server STATIC_BIN=... NO_BUILD=1 bench/files_vs_nginx.sh   # other binaries
+# The table gives the server's CPU time per small-file request (server and children, `perf stat
+# -e task-clock` over the run; /proc ticks without perf), the number that survives a busy machine.
 #
 # Servers, each alone on 127.0.0.1 with 2 workers, on files in the page cache:
 #   nginx          Debian nginx, worker_processes 2, sendfile on, access_log off,
@@ -31,8 +34,8 @@ if [[ -z "${NO_BUILD:-}" ]]; then
   nice -n 10 cargo build --release -p qaboard-server
 fi
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-STATIC_BIN=$TARGET_DIR/release/examples/static_server
-SERVER_BIN=$TARGET_DIR/release/qaboard-server
+STATIC_BIN=${STATIC_BIN:-$TARGET_DIR/release/examples/static_server}
+SERVER_BIN=${SERVER_BIN:-$TARGET_DIR/release/qaboard-server}
 
 [[ -f "$WORK/root/big.bin" ]] || head -c 100000000 /dev/urandom > "$WORK/root/big.bin"
 [[ -f "$WORK/root/small/09999.json" ]] || python3 - "$WORK/root/small" <<'PY'
@@ -94,23 +97,49 @@ start() {
 }
 
 rps() { awk '/Requests\/sec/ {print $2}'; }
+# CPU time of the server and its children (nginx's workers) during the small-file run:
+# `perf stat -e task-clock` when perf is installed, else /proc ticks (10 ms steps, coarse).
+cpu_ticks() { for p in $PID $(pgrep -P "$PID"); do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t}'; }
+perf_start() {
+  PERF_PID=
+  command -v perf > /dev/null || return 0
+  rm -f "$WORK/perfstat.csv"
+  perf stat -x, -e task-clock -p "$(echo "$PID" $(pgrep -P "$PID") | tr ' ' ,)" -o "$WORK/perfstat.csv" & PERF_PID=$!
+  sleep 0.2
+}
+perf_stop() { # sets PERF_MS to the task-clock ms since perf_start, or empty (not in a subshell: waits for perf)
+  PERF_MS=
+  [[ -z "$PERF_PID" ]] && return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true
+  PERF_MS=$(awk -F, '$3 ~ /task-clock/ {print $1}' "$WORK/perfstat.csv")
+}
 RESULTS=()
 for round in $(seq "$ROUNDS"); do
   for s in $SERVERS; do
     start "$s"
     wrk -t2 -c"$CONNECTIONS" -d2s -s "$WORK/small.lua" "http://127.0.0.1:$PORT" > /dev/null   # warm-up
     load=$(cut -d' ' -f1 /proc/loadavg)
+    t0=$(cpu_ticks)
+    perf_start
     small=$(nice -n 5 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/small.lua" "http://127.0.0.1:$PORT")
+    perf_stop; ms=$PERF_MS
+    t1=$(cpu_ticks)
+    n=$(awk '/requests in/ {print $1}' <<< "$small")
+    if [[ -n "$ms" ]]; then
+      us=$(awk -v ms="$ms" -v n="$n" 'BEGIN {printf "%.1f", ms * 1000 / n}')
+    else
+      us=$(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f (ticks)", (b - a) / hz * 1e6 / n}')
+    fi
     big=$(nice -n 5 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$PORT/s$WORK/root/big.bin")
     p() { awk -v k="$2" '$1 == k {print $2}' <<< "$1"; }
     rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$PID/status")
     gbps=$(awk '/Transfer\/sec/ {v=$2; if (v ~ /GB/) {sub(/GB/,"",v); print v} else if (v ~ /MB/) {sub(/MB/,"",v); printf "%.2f\n", v/1024}}' <<< "$big")
-    RESULTS+=("| $round | $s | $(rps <<< "$small") ($(p "$small" 50%) / $(p "$small" 99%)) | $gbps GB/s ($(p "$big" 50%) / $(p "$big" 99%)) | $rss MB | $load |")
+    RESULTS+=("| $round | $s | $(rps <<< "$small") ($(p "$small" 50%) / $(p "$small" 99%)) | $us | $gbps GB/s ($(p "$big" 50%) / $(p "$big" 99%)) | $rss MB | $load |")
     stop
     echo "${RESULTS[-1]}"
   done
 done
 echo
-echo "| round | server | 10,000 small files: req/s (p50 / p99) | 100 MB file (p50 / p99) | peak RSS | load avg before |"
-echo "|---|---|---|---|---|---|"
+echo "| round | server | 10,000 small files: req/s (p50 / p99) | server CPU µs per small file | 100 MB file (p50 / p99) | peak RSS | load avg before |"
+echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${RESULTS[@]}"

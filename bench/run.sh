@@ -35,6 +35,8 @@
 #                              e.g. the copy $WORK/bin/qaboard-bench-server of an earlier run)
 #   QUIET_CORES=0.3 QUIET_MAX=300  (before each run, wait up to QUIET_MAX s for
 #                              the machine to use < QUIET_CORES cores; 0: never wait)
+#   PERF_STAT=1               (`perf stat -e task-clock,instructions,cycles` of the server during
+#                              the same runs into $WORK/perfstat-*.txt; counts include the warm-up)
 #   PERF=1                    (record `perf record --call-graph dwarf` of the server during each
 #                              c=8 read and the post run into $WORK/perf-*.data)
 # PostgreSQL: a throwaway cluster from scripts/pg-test-cluster.sh (fsync off),
@@ -183,8 +185,13 @@ stop_server() {
 }
 
 perf_start() { # name
+  if [[ -n "${PERF_STAT:-}" ]]; then
+    perf stat -e task-clock,instructions,cycles -p "$SERVER_PID" -o "$WORK/perfstat-$1.txt" >/dev/null 2>&1 &
+    PERF_PID=$!
+    return
+  fi
   [[ -z "${PERF:-}" ]] && return
-  perf record -F 199 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$WORK/perf-$1.data" >/dev/null 2>&1 &
+  perf record -F "${PERF_FREQ:-199}" --call-graph dwarf,16384 -p "$SERVER_PID" -o "$WORK/perf-$1.data" >/dev/null 2>&1 &
   PERF_PID=$!
 }
 perf_stop() {

@@ -61,9 +61,30 @@ pub const INDEXED_FIELDS: &[&str] = &[
 /// [`INDEXED_FIELDS`] at most [`INDEXED_FIELD_MAX_BYTES`] long.
 /// Errors: 400 naming the field (a dotted path, `metrics.log`, `items[2]`).
 pub fn check_body(body: &Map<String, Value>) -> Result<(), ApiError> {
+    check_indexed_lengths(body)?;
+    let mut path = String::new();
+    check_nul_object(body, &mut path)
+}
+
+/// [`check_body`] of a body parsed from the JSON text `raw`: the same
+/// checks, but the walk looking for NUL characters is skipped when `raw`
+/// holds no `\u0000` escape. JSON text cannot carry a raw NUL inside a string
+/// (control characters must be escaped, and the parser refuses them raw), so
+/// without that escape no key or string of the parsed value holds one. An
+/// escape preceded by another backslash (`\\u0000`, literal text) only
+/// makes the walk run.
+pub fn check_parsed_body(raw: &[u8], body: &Map<String, Value>) -> Result<(), ApiError> {
+    if memchr::memmem::find(raw, b"\\u0000").is_some() {
+        return check_body(body);
+    }
+    check_indexed_lengths(body)
+}
+
+/// The length cap of [`INDEXED_FIELDS`] (see [`check_body`]).
+fn check_indexed_lengths(body: &Map<String, Value>) -> Result<(), ApiError> {
     for (k, v) in body {
         if let Value::String(s) = v {
-            if INDEXED_FIELDS.contains(&k.as_str()) && s.len() > INDEXED_FIELD_MAX_BYTES {
+            if s.len() > INDEXED_FIELD_MAX_BYTES && INDEXED_FIELDS.contains(&k.as_str()) {
                 return Err(ApiError::bad(format!(
                     "'{k}' is too long: {} bytes, at most {INDEXED_FIELD_MAX_BYTES}",
                     s.len()
@@ -71,8 +92,7 @@ pub fn check_body(body: &Map<String, Value>) -> Result<(), ApiError> {
             }
         }
     }
-    let mut path = String::new();
-    check_nul_object(body, &mut path)
+    Ok(())
 }
 
 fn nul_error(field: &str) -> ApiError {
@@ -257,6 +277,27 @@ mod tests {
         let body = serde_json::json!({"data": {"k\u{0}": 1}});
         let err = check_body(body.as_object().unwrap()).unwrap_err();
         assert!(err.to_string().contains("'data.k\\u0000'"), "{err}");
+    }
+
+    #[test]
+    fn the_raw_prefilter_keeps_every_refusal() {
+        for raw in [
+            r#"{"metrics": {"a": [1, "x\u0000"]}}"#,
+            r#"{"data": {"k\u0000": 1}}"#,
+            r#"{"a": "\\\u0000"}"#,
+        ] {
+            let v: Value = serde_json::from_str(raw).unwrap();
+            let m = v.as_object().unwrap();
+            assert!(check_body(m).is_err(), "{raw}");
+            assert!(check_parsed_body(raw.as_bytes(), m).is_err(), "{raw}");
+        }
+        // Literal text `\u0000` (escaped backslash) is no NUL either way.
+        let raw = r#"{"a": "\\u0000", "rel_input_path": "x"}"#;
+        let v: Value = serde_json::from_str(raw).unwrap();
+        assert!(check_parsed_body(raw.as_bytes(), v.as_object().unwrap()).is_ok());
+        let long = format!(r#"{{"rel_input_path": "{}"}}"#, "a".repeat(3000));
+        let v: Value = serde_json::from_str(&long).unwrap();
+        assert!(check_parsed_body(long.as_bytes(), v.as_object().unwrap()).is_err());
     }
 
     #[test]

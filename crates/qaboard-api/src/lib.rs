@@ -11,6 +11,7 @@ pub mod cache;
 pub mod error;
 pub mod export;
 pub mod extract;
+pub mod front;
 pub mod gc;
 pub mod git;
 pub mod groups;

@@ -168,6 +168,8 @@ impl Application {
     /// `workers` worker threads over `state`. Errors: the address cannot be
     /// bound.
     ///
+    /// In front of the App, [`crate::front`] answers plain `GET`/`HEAD`s of
+    /// small files under `/s/` itself (with the same metrics and access log).
     /// Middleware, innermost first: JSON bodies for empty error responses,
     /// NUL checks of path and query, `HEAD` as `GET`, repeated slashes
     /// merged (`//api/v1/output/`, no redirect), the access log, and the
@@ -203,9 +205,11 @@ impl Application {
                     .client_disconnect_timeout(std::time::Duration::from_secs(5))
                     .keep_alive(std::time::Duration::from_secs(settings.keep_alive_secs))
                     .local_addr(local)
-                    .h1(actix_service::map_config(app, |_| {
-                        actix_web::dev::AppConfig::default()
-                    }));
+                    .h1(crate::front::FrontFactory::new(
+                        actix_service::map_config(app, |_| actix_web::dev::AppConfig::default()),
+                        state.storage.clone(),
+                        state.metrics.clone(),
+                    ));
                 actix_service::fn_service(|io: actix_web::rt::net::TcpStream| async move {
                     let peer = io.peer_addr().ok();
                     Ok::<_, actix_http::error::DispatchError>((

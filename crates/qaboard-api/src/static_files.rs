@@ -22,6 +22,7 @@
 //! Percent-decoding: the raw request path is decoded exactly once here
 //! (`%2e%2e` becomes `..` and is then refused by the storage, `%2F` is `/`);
 //! [`qaboard_storage`] never decodes.
+mod fast;
 mod small;
 mod webapp;
 
@@ -39,6 +40,7 @@ use qaboard_storage::{DirEntryInfo, Opened, Storage, StorageError};
 
 use crate::state::AppState;
 
+pub use fast::{plain_file_answer, FastAnswer};
 pub use webapp::{configure_webapp, RESERVED_PREFIXES};
 
 /// The metrics `route` label of `/s` requests (the scope has no route
@@ -143,7 +145,12 @@ pub(crate) fn decode_path(raw: &str) -> OsString {
 
 /// Whether `Accept-Encoding` allows gzip (`gzip`, `x-gzip` or `*`, q > 0).
 pub(crate) fn accepts_gzip(req: &HttpRequest) -> bool {
-    req.headers()
+    headers_accept_gzip(req.headers())
+}
+
+/// [`accepts_gzip`] over a header map.
+fn headers_accept_gzip(headers: &header::HeaderMap) -> bool {
+    headers
         .get_all(header::ACCEPT_ENCODING)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))

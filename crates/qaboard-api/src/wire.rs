@@ -65,7 +65,8 @@ fn reason(status: u16) -> &'static str {
 /// The rewritten answer when `buf` starts with a complete empty error answer: (new bytes, the
 /// length of the original answer in `buf`).
 pub fn rewrite_empty_error(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
-    if !buf.starts_with(b"HTTP/1.") {
+    // `HTTP/1.x NNN `: only 4xx/5xx heads are parsed (every write of every answer comes here).
+    if !buf.starts_with(b"HTTP/1.") || !matches!(buf.get(9), Some(b'4' | b'5')) {
         return None;
     }
     let mut headers = [httparse::EMPTY_HEADER; 32];

@@ -12,6 +12,7 @@ mod bad_input;
 mod concurrency;
 mod export;
 mod files;
+mod files_front;
 mod fuzz;
 mod gc;
 mod gc_artifacts;

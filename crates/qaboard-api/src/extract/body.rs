@@ -5,7 +5,8 @@
 //! whole body must arrive within `body_timeout` (408 JSON beyond), and the
 //! bytes of all bodies being read at once are bounded by a [`BodyBudget`]
 //! (a request waits for its share, 503 JSON beyond `wait`). Every string of
-//! the parsed body goes through [`crate::hardening::check_body`].
+//! the parsed body goes through [`crate::hardening::check_parsed_body`]
+//! (the NUL walk of `check_body`, skipped when the raw text has no `\u0000`).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,7 +123,9 @@ impl FromRequest for JsonBody {
             );
             let mut held = None;
             let read = async {
-                let mut buf = web::BytesMut::new();
+                // Sized once from `Content-Length` for usual bodies; at most 64 KiB ahead of
+                // the bytes that arrived (the body budget counts arrived bytes).
+                let mut buf = web::BytesMut::with_capacity(declared.unwrap_or(0).min(64 * 1024));
                 while let Some(chunk) = payload.next().await {
                     let chunk = chunk.map_err(|e| {
                         ApiError::bad(format!("could not read the request body: {e}"))
@@ -151,11 +154,15 @@ impl FromRequest for JsonBody {
                 ));
             }
             let parsed = serde_json::from_slice::<Value>(&buf);
+            let checked = match &parsed {
+                Ok(Value::Object(m)) => crate::hardening::check_parsed_body(&buf, m),
+                _ => Ok(()),
+            };
             drop(buf);
             drop(held);
             match parsed {
                 Ok(Value::Object(m)) => {
-                    crate::hardening::check_body(&m)?;
+                    checked?;
                     Ok(JsonBody(m))
                 }
                 Ok(_) => Err(ApiError::bad("the request body must be a JSON object")),

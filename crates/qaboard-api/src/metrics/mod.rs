@@ -27,9 +27,11 @@
 
 mod middleware;
 mod scrape;
+mod series;
 
 pub use middleware::{record_requests, UNMATCHED};
 pub use scrape::{configure, PoolState, ScrapeInputs};
+pub use series::RequestSeries;
 
 use std::time::Duration;
 

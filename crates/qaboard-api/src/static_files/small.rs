@@ -39,6 +39,13 @@ pub(super) struct SmallFile {
     last_modified: Option<HeaderValue>,
 }
 
+impl SmallFile {
+    /// Bytes of the body.
+    pub(super) fn len(&self) -> usize {
+        self.body.len()
+    }
+}
+
 /// Reads `file` whole when `meta` says it is at most
 /// [`SMALL_FILE_MAX_BYTES`]; `None` (nothing consumed) when it is larger.
 /// A file that grows while read is cut at the size `fstat` gave, so the
