@@ -179,16 +179,22 @@ impl Mirrors {
             .expect("mirror paths are inside git_dir");
         let mut lock_path = self.git_dir.join(".locks").join(relative).into_os_string();
         lock_path.push(".lock");
-        let lock_path = PathBuf::from(lock_path);
-        std::fs::create_dir_all(lock_path.parent().expect("lock path has a parent"))?;
         std::fs::create_dir_all(path.parent().expect("a mirror path has a parent"))?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(std::io::Error::from)?;
-        Ok(file)
+        Ok(lock_file(Path::new(&lock_path))?)
     }
+}
+
+/// Opens (creating it and its folders) the lock file `lock_path` and waits
+/// for its exclusive `flock`, held until the returned file is closed. Lock
+/// files are kept. Used for mirrors and for save-artifacts checkouts.
+pub(crate) fn lock_file(lock_path: &Path) -> std::io::Result<File> {
+    std::fs::create_dir_all(lock_path.parent().expect("lock path has a parent"))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(std::io::Error::from)?;
+    Ok(file)
 }

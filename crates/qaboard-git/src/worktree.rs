@@ -9,7 +9,7 @@
 //! checkout has its own lock for as long as it is used (so two requests for
 //! the same commit never share or delete each other's worktree).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::{command, GitError, Mirrors, Repo, Result};
@@ -68,15 +68,8 @@ impl Mirrors {
         let root = std::path::absolute(self.checkouts_root())?;
         let path = root.join(repo).join(sha);
         let lock_path = root.join(".locks").join(repo).join(format!("{sha}.lock"));
-        std::fs::create_dir_all(lock_path.parent().expect("lock path has a parent"))?;
         std::fs::create_dir_all(path.parent().expect("checkout path has a parent"))?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(std::io::Error::from)?;
+        let file = crate::mirror::lock_file(&lock_path)?;
         Ok(CheckoutLock {
             path,
             root,
