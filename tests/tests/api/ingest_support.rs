@@ -1,9 +1,14 @@
-//! Helpers shared by the ingestion tests (replay, bad_input, concurrency,
-//! auth): real request bodies of the `qa` CLI, and direct reads of the
-//! database (row counts) to check what a request wrote or did not write.
+//! Helpers shared by the API tests: real request bodies of the `qa` CLI,
+//! direct reads of the database (row counts) to check what a request wrote
+//! or did not write, writes made behind the server's back, `git`.
 #![allow(dead_code)]
 
-use qaboard_tests::{reference_dir, TestApp};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use diesel::RunQueryDsl;
+use qaboard_db::DbConn;
+use qaboard_tests::{reference_dir, Client, TestApp};
 use serde_json::{Map, Value};
 
 /// The tables ingestion writes to.
@@ -102,3 +107,39 @@ pub const CAPTURED_OUTPUT_POSTS: [&str; 7] = [
     "06_post_output_update_existing",
     "07_post_output_running",
 ];
+
+/// A write on a connection of its own, as another process would make it.
+pub fn external_write(app: &TestApp, pg_sql: &str, sqlite_sql: &str) {
+    let mut conn = qaboard_db::pool::establish(&app.db.url).expect("connect");
+    match &mut conn {
+        DbConn::Pg(c) => diesel::sql_query(pg_sql).execute(&mut **c),
+        DbConn::Sqlite(c) => diesel::sql_query(sqlite_sql).execute(&mut **c),
+    }
+    .expect("external write");
+}
+
+/// GET `path`, which must answer 200; its JSON.
+pub fn get_ok(c: &Client, path: &str) -> Value {
+    let r = c.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    r.json()
+}
+
+/// Runs `git` in `dir` with `home` as HOME and no system configuration;
+/// the trimmed stdout (panics when git fails).
+pub fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -6,33 +6,15 @@
 //! `save-artifacts` copies `qaboard.yaml` and `qa/` to `--out`). Also: who
 //! started or stopped a job is recorded when a user is logged in (issue 14).
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use qaboard_tests::{spawn_app_with_settings, Client, TestApp, TestDb};
 use serde_json::{json, Value};
 
-use crate::ingest_support::output_body;
+use crate::ingest_support::{git, output_body};
 use crate::jobs::Env;
 
 const REFERENCE_SHA: &str = "462a23fc9356a1fa3f792828b530ea6d4eeb9803";
-
-fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// The stand-in environment plus a forge holding `acme/smoke` with one commit.
 struct Forge {

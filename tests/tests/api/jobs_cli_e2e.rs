@@ -16,6 +16,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use qaboard_tests::{spawn_app_with_settings, Client, TestDb};
+
+use crate::ingest_support::git;
 use serde_json::{json, Value};
 
 const PROJECT: &str = "e2e/tiny";
@@ -47,23 +49,6 @@ fn venv() -> Option<&'static PathBuf> {
             None
         }
     }
-}
-
-fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn yaml_str(p: &Path) -> String {

@@ -8,11 +8,9 @@
 use std::sync::Arc;
 
 use crate::ingest_support::*;
-use diesel::RunQueryDsl;
 use qaboard_api::cache::ResponseCache;
 use qaboard_api::ApiConfig;
-use qaboard_db::DbConn;
-use qaboard_tests::{encode, spawn_app, Client, TempDir, TestApp, TestDb};
+use qaboard_tests::{encode, spawn_app, Client, TempDir, TestDb};
 use serde_json::{json, Value};
 
 const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -20,22 +18,6 @@ const SHA_A2: &str = "abababababababababababababababababababab";
 const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const A: &str = "acme/readers";
 const B: &str = "acme/bystander";
-
-/// A write on a connection of its own, as another process would make it.
-fn external_write(app: &TestApp, pg_sql: &str, sqlite_sql: &str) {
-    let mut conn = qaboard_db::pool::establish(&app.db.url).expect("connect");
-    match &mut conn {
-        DbConn::Pg(c) => diesel::sql_query(pg_sql).execute(&mut **c),
-        DbConn::Sqlite(c) => diesel::sql_query(sqlite_sql).execute(&mut **c),
-    }
-    .expect("external write");
-}
-
-fn get_ok(c: &Client, path: &str) -> Value {
-    let r = c.get(path);
-    assert_eq!(r.status, 200, "{path}: {}", r.body);
-    r.json()
-}
 
 fn delete(c: &Client, path: &str) {
     let r = c.request("DELETE", path, None);

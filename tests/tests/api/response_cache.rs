@@ -6,10 +6,8 @@
 use std::sync::Arc;
 
 use crate::ingest_support::*;
-use diesel::RunQueryDsl;
 use qaboard_api::cache::ResponseCache;
 use qaboard_api::ApiConfig;
-use qaboard_db::DbConn;
 use qaboard_tests::{encode, spawn_app, Client, TestApp, TestDb};
 use serde_json::{json, Value};
 
@@ -27,22 +25,6 @@ fn backends() -> Vec<TestDb> {
     let mut dbs = vec![TestDb::sqlite()];
     dbs.extend(TestDb::postgres());
     dbs
-}
-
-/// A write on a connection of its own, as another process would make it.
-fn external_write(app: &TestApp, pg_sql: &str, sqlite_sql: &str) {
-    let mut conn = qaboard_db::pool::establish(&app.db.url).expect("connect");
-    match &mut conn {
-        DbConn::Pg(c) => diesel::sql_query(pg_sql).execute(&mut **c),
-        DbConn::Sqlite(c) => diesel::sql_query(sqlite_sql).execute(&mut **c),
-    }
-    .expect("external write");
-}
-
-fn get_ok(c: &Client, path: &str) -> Value {
-    let r = c.get(path);
-    assert_eq!(r.status, 200, "{path}: {}", r.body);
-    r.json()
 }
 
 fn output(input: &str, psnr: f64) -> Value {
