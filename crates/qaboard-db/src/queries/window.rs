@@ -7,14 +7,10 @@ pub(crate) fn commits_in_window(
     conn: &mut Conn,
     w: &CommitWindow,
 ) -> Result<Vec<CommitTree>, DbError> {
-    let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
-    let Some((from, to)) = window_range(conn, w)? else {
+    let Some(range) = window_range(conn, w)? else {
         return Ok(Vec::new());
     };
-    let mut q = ci_commits::table
-        .filter(ci_commits::project_id.eq(&w.project))
-        .filter(ci_commits::authored_datetime.ge(from))
-        .filter(ci_commits::authored_datetime.le(to))
+    let q = ci_commits::table
         // The commit's data is passed through as text (no parse per commit).
         .select((
             ci_commits::id,
@@ -29,15 +25,8 @@ pub(crate) fn commits_in_window(
             ci_commits::latest_output_datetime,
             ci_commits::deleted,
         ))
-        .order(ci_commits::authored_datetime.desc())
-        .limit(w.limit)
         .into_boxed();
-    if let (Some(b), Some(o)) = (&w.branch, &origin) {
-        q = q.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
-    }
-    if let Some(c) = &w.committer {
-        q = q.filter(committer_is(c));
-    }
+    let q = in_window(q, w, range);
     #[allow(clippy::type_complexity)]
     let rows: Vec<(
         i32,
@@ -133,14 +122,10 @@ pub(crate) fn window_commit_stamps(
     conn: &mut Conn,
     w: &CommitWindow,
 ) -> Result<Vec<(i32, Option<i64>)>, DbError> {
-    let Some((from, to)) = window_range(conn, w)? else {
+    let Some(range) = window_range(conn, w)? else {
         return Ok(Vec::new());
     };
-    let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
-    let mut q = ci_commits::table
-        .filter(ci_commits::project_id.eq(&w.project))
-        .filter(ci_commits::authored_datetime.ge(from))
-        .filter(ci_commits::authored_datetime.le(to))
+    let q = ci_commits::table
         // `stamp` is not in the diesel schema (only version queries read it).
         .select((
             ci_commits::id,
@@ -148,16 +133,31 @@ pub(crate) fn window_commit_stamps(
                 "ci_commits.stamp",
             ),
         ))
-        .order(ci_commits::authored_datetime.desc())
-        .limit(w.limit)
         .into_boxed();
-    if let (Some(b), Some(o)) = (&w.branch, &origin) {
-        q = q.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
+    Ok(in_window(q, w, range).load(conn)?)
+}
+
+/// The commits a window shows, in its order and limit, whatever columns `q`
+/// selects: the one place that defines them, for the list and its version.
+fn in_window<'a, ST: 'a>(
+    q: ci_commits::BoxedQuery<'a, <Conn as Connection>::Backend, ST>,
+    w: &'a CommitWindow,
+    (from, to): TimeRange,
+) -> ci_commits::BoxedQuery<'a, <Conn as Connection>::Backend, ST> {
+    let mut q = q
+        .filter(ci_commits::project_id.eq(&w.project))
+        .filter(ci_commits::authored_datetime.ge(from))
+        .filter(ci_commits::authored_datetime.le(to))
+        .order(ci_commits::authored_datetime.desc())
+        .limit(w.limit);
+    if let Some(b) = &w.branch {
+        let origin = format!("origin/{b}");
+        q = q.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(origin)));
     }
     if let Some(c) = &w.committer {
         q = q.filter(committer_is(c));
     }
-    Ok(q.load(conn)?)
+    q
 }
 
 /// A boxed filter on commits.
