@@ -30,7 +30,7 @@ fi
 if [[ "${1:-}" == "--install-only" ]]; then exit 0; fi
 # The server binary of the test build (the very units `cargo test --workspace` built: a
 # `cargo build -p qaboard-server` would resolve other features and compile again).
-cargo test -q --workspace --locked --no-run 2>/dev/null
+cargo test -q --workspace --locked --no-run
 server_bin="${CARGO_TARGET_DIR:-target}/debug/qaboard-server"
 
 work=$(mktemp -d)
