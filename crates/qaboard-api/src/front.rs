@@ -19,7 +19,9 @@
 //!   they would change is not of the plain case.
 //!
 //! Every other request (and a plain-looking one whose file turns out
-//! missing, refused, a folder or larger) goes to the App unchanged.
+//! missing, refused, a folder or larger) goes to the App unchanged. On a
+//! keep-alive connection the plain case is answered even earlier, by the
+//! connection itself ([`crate::wire::plain_files`], with [`PlainRecorder`]).
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -84,9 +86,7 @@ where
             Ok(FrontService {
                 inner: inner.await?,
                 storage,
-                metrics,
-                get_ok: OnceCell::new(),
-                head_ok: OnceCell::new(),
+                record: PlainRecorder::new(metrics),
             })
         })
     }
@@ -96,11 +96,55 @@ where
 pub struct FrontService<S> {
     inner: S,
     storage: Storage,
+    record: PlainRecorder,
+}
+
+/// Records a plain small-file answer as the App's middleware would have:
+/// the request metrics and the access-log line (see the module). One per
+/// worker.
+pub(crate) struct PlainRecorder {
     metrics: Metrics,
     /// The series of `GET`/`HEAD` `/s/{tail:.*}` 200, resolved on first use
     /// (resolving creates the series, which must not appear before a request).
     get_ok: OnceCell<RequestSeries>,
     head_ok: OnceCell<RequestSeries>,
+}
+
+impl PlainRecorder {
+    /// A recorder into `metrics`.
+    pub(crate) fn new(metrics: Metrics) -> Self {
+        PlainRecorder {
+            metrics,
+            get_ok: OnceCell::new(),
+            head_ok: OnceCell::new(),
+        }
+    }
+
+    /// Records the 200 answer of `size` body bytes to the request `head`
+    /// (method, target, version) that arrived at `start`.
+    pub(crate) fn record(&self, head: &actix_http::RequestHead, size: usize, start: Instant) {
+        let series = if head.method == Method::HEAD {
+            &self.head_ok
+        } else {
+            &self.get_ok
+        };
+        series
+            .get_or_init(|| {
+                self.metrics
+                    .request_series(&head.method, Some(ROUTE_LABEL), StatusCode::OK)
+            })
+            .observe(start.elapsed());
+        log::info!(
+            target: ACCESS_LOG_TARGET,
+            "{}",
+            AccessLine {
+                head,
+                status: StatusCode::OK,
+                size,
+                start,
+            }
+        );
+    }
 }
 
 /// The App's answer as the HTTP layer's response.
@@ -126,28 +170,7 @@ where
         let Some(answer) = plain_file_answer(&self.storage, req.head()) else {
             return Either::Right(self.inner.call(req).map_ok(from_app::<B> as FromApp<B>));
         };
-        let head = req.head();
-        let series = if head.method == Method::HEAD {
-            &self.head_ok
-        } else {
-            &self.get_ok
-        };
-        series
-            .get_or_init(|| {
-                self.metrics
-                    .request_series(&head.method, Some(ROUTE_LABEL), StatusCode::OK)
-            })
-            .observe(start.elapsed());
-        log::info!(
-            target: ACCESS_LOG_TARGET,
-            "{}",
-            AccessLine {
-                head,
-                status: StatusCode::OK,
-                size: answer.body_len,
-                start,
-            }
-        );
+        self.record.record(req.head(), answer.body_len, start);
         let res = Response::from(answer.response).map_body(|_, b| EitherBody::right(b));
         Either::Left(ready(Ok(res)))
     }

@@ -169,7 +169,9 @@ impl Application {
     /// bound.
     ///
     /// In front of the App, [`crate::front`] answers plain `GET`/`HEAD`s of
-    /// small files under `/s/` itself (with the same metrics and access log).
+    /// small files under `/s/` itself (with the same metrics and access log);
+    /// on keep-alive connections [`crate::wire::plain_files`] answers them
+    /// even before actix-http's dispatcher.
     /// Middleware, innermost first: JSON bodies for empty error responses,
     /// NUL checks of path and query, `HEAD` as `GET`, repeated slashes
     /// merged (`//api/v1/output/`, no redirect), the access log, and the
@@ -210,12 +212,20 @@ impl Application {
                         state.storage.clone(),
                         state.metrics.clone(),
                     ));
-                actix_service::fn_service(|io: actix_web::rt::net::TcpStream| async move {
-                    let peer = io.peer_addr().ok();
-                    Ok::<_, actix_http::error::DispatchError>((
-                        crate::wire::JsonErrorIo::new(io),
-                        peer,
-                    ))
+                let plain = std::rc::Rc::new(crate::wire::plain_files::PlainFiles::new(
+                    state.storage.clone(),
+                    crate::front::PlainRecorder::new(state.metrics.clone()),
+                    std::time::Duration::from_secs(settings.client_request_timeout_secs),
+                    std::time::Duration::from_secs(settings.keep_alive_secs),
+                ));
+                actix_service::fn_service(move |io: actix_web::rt::net::TcpStream| {
+                    let plain = plain.clone();
+                    async move {
+                        let peer = io.peer_addr().ok();
+                        let io = crate::wire::JsonErrorIo::new(io);
+                        let io = crate::wire::plain_files::serve(io, plain).await;
+                        Ok::<_, actix_http::error::DispatchError>((io, peer))
+                    }
                 })
                 .and_then(http)
             })?;

@@ -40,6 +40,7 @@ use qaboard_storage::{DirEntryInfo, Opened, Storage, StorageError};
 
 use crate::state::AppState;
 
+pub(crate) use fast::{is_conditional_header, open_plain, plain_target, PlainFile};
 pub use fast::{plain_file_answer, FastAnswer};
 pub use webapp::{configure_webapp, RESERVED_PREFIXES};
 
@@ -153,17 +154,22 @@ fn headers_accept_gzip(headers: &header::HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .filter_map(|q| q.trim().parse::<f32>().ok())
-                .next()
-                .unwrap_or(1.0);
-            matches!(coding.as_str(), "gzip" | "x-gzip" | "*") && q > 0.0
-        })
+        .any(accept_encoding_allows_gzip)
+}
+
+/// Whether one `Accept-Encoding` value allows gzip: `gzip`, `x-gzip` or `*`
+/// with q > 0 (RFC 9110 section 12.5.3).
+pub(crate) fn accept_encoding_allows_gzip(value: &str) -> bool {
+    value.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .filter_map(|q| q.trim().parse::<f32>().ok())
+            .next()
+            .unwrap_or(1.0);
+        matches!(coding.as_str(), "gzip" | "x-gzip" | "*") && q > 0.0
+    })
 }
 
 fn with_gz(path: &OsStr) -> PathBuf {

@@ -1,5 +1,6 @@
 //! The access log of plain `/s/` files answered by the front service
-//! (`qaboard_api::front`) is the line actix's `Logger` writes for the same
+//! (`qaboard_api::front`) or on a keep-alive connection itself
+//! (`qaboard_api::wire::plain_files`) is the line actix's `Logger` writes for the same
 //! request through the App. Its own test binary: it installs a process-wide
 //! logger capturing the `qaboard::http` target.
 use std::io::{Read, Write};
@@ -35,6 +36,22 @@ fn get(addr: &str, target: &str) -> u16 {
     .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[9..12]).parse().unwrap()
+}
+
+/// `GET target` on a keep-alive connection (answered on the connection
+/// itself, `qaboard_api::wire::plain_files`): the status once the 9-byte
+/// body is read.
+fn get_kept_alive(addr: &str, target: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") || !buf.ends_with(b"}\n") {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed early");
+        buf.extend_from_slice(&chunk[..n]);
+    }
     String::from_utf8_lossy(&buf[9..12]).parse().unwrap()
 }
 
@@ -74,11 +91,13 @@ fn fast_and_full_paths_write_the_same_access_line() {
     let full = format!("/s{r}//a.json?v=1");
     assert_eq!(get(&addr, &fast), 200);
     assert_eq!(get(&addr, &full), 200);
+    let kept = format!("/s{r}/a.json?v=2");
+    assert_eq!(get_kept_alive(&addr, &kept), 200);
     // The App's line is written when the body is dropped, after the answer.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let lines = loop {
         let lines = LINES.lock().unwrap().clone();
-        if lines.len() >= 2 || std::time::Instant::now() > deadline {
+        if lines.len() >= 3 || std::time::Instant::now() > deadline {
             break lines;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -92,7 +111,7 @@ fn fast_and_full_paths_write_the_same_access_line() {
             .unwrap_or_else(|| panic!("no line {prefix:?} in {lines:?}"))
             .clone()
     };
-    for line in [find(&fast), find(&full)] {
+    for line in [find(&fast), find(&full), find(&kept)] {
         let ms = line.rsplit(' ').next().unwrap();
         let ms = ms.strip_suffix("ms").expect("ends with ms");
         assert_eq!(ms.split('.').nth(1).map(str::len), Some(6), "{line}");

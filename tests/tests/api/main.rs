@@ -13,6 +13,7 @@ mod concurrency;
 mod export;
 mod files;
 mod files_front;
+mod files_wire;
 mod fuzz;
 mod gc;
 mod gc_artifacts;

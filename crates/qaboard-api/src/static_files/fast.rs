@@ -13,6 +13,7 @@
 //! the roots, a folder, a larger file), returns `None` and the request goes
 //! to the App unchanged, which then answers it as before (404/403 bodies,
 //! redirects, listings, 206/304, NUL refusals).
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -34,18 +35,69 @@ pub struct FastAnswer {
     pub body_len: usize,
 }
 
-/// Whether the raw request (path and query still percent-encoded) is of the
-/// plain case's shape; touches no file.
+/// A small file found for a request of the plain case, read whole: what
+/// both the front service ([`plain_file_answer`]) and the connection's own
+/// HTTP/1 answers (`crate::wire::plain_files`) send.
+pub(crate) struct PlainFile {
+    small: small::SmallFile,
+    /// The path as requested (decoded, without `.gz`): the content type.
+    path: OsString,
+    /// Whether `small` is the `.gz` sidecar (`Content-Encoding: gzip`).
+    gzip: bool,
+}
+
+impl PlainFile {
+    /// Bytes of the body.
+    pub(crate) fn len(&self) -> usize {
+        self.small.len()
+    }
+
+    /// The body.
+    pub(crate) fn body(&self) -> &[u8] {
+        small::body(&self.small)
+    }
+
+    /// Each header of the answer (the full path's, CORS `*` last), without
+    /// `Content-Length` and `Date`.
+    pub(crate) fn each_header(&self, mut f: impl FnMut(header::HeaderName, HeaderValue)) {
+        small::each_header(&self.small, Path::new(&self.path), self.gzip, &mut f);
+        f(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+
+    /// The answer as an actix response.
+    fn into_response(self) -> HttpResponse {
+        let mut res = small::respond(self.small, Path::new(&self.path), self.gzip);
+        res.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        res
+    }
+}
+
+/// Whether the raw request path and query (still percent-encoded) are of
+/// the plain case's shape: `/s/<something>`, no repeated or trailing slash,
+/// no `%00` in either. Touches no file.
+pub(crate) fn plain_target(path: &str, query: Option<&str>) -> bool {
+    path.len() > 3
+        && path.starts_with("/s/")
+        && !path.ends_with('/')
+        && !path.contains("//")
+        && !path.contains("%00")
+        && !query.is_some_and(|q| q.contains("%00"))
+}
+
+/// Whether the request is of the plain case's shape (method, target,
+/// headers); touches no file.
 fn plain_shape(head: &RequestHead) -> Option<&str> {
     if head.method != Method::GET && head.method != Method::HEAD {
         return None;
     }
     let path = head.uri.path();
-    let rest = path.strip_prefix("/s/")?;
-    if rest.is_empty() || path.ends_with('/') || path.contains("//") || path.contains("%00") {
-        return None;
-    }
-    if head.uri.query().is_some_and(|q| q.contains("%00")) {
+    if !plain_target(path, head.uri.query()) {
         return None;
     }
     let h = &head.headers;
@@ -58,26 +110,52 @@ fn plain_shape(head: &RequestHead) -> Option<&str> {
     (!conditional).then_some(path)
 }
 
-/// The answer of a plain `/s/` request (see the module), or `None` when the
-/// request is not of that case and must go to the App.
-pub fn plain_file_answer(storage: &Storage, head: &RequestHead) -> Option<FastAnswer> {
-    let path = plain_shape(head)?;
+/// Whether a request header, by its name, takes a request out of the plain
+/// case (a part, a condition): the names [`plain_shape`] looks for.
+pub(crate) fn is_conditional_header(name: &str) -> bool {
+    [
+        header::RANGE,
+        header::IF_RANGE,
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+}
+
+/// The small file of a request whose path is of the plain shape
+/// ([`plain_target`]): `path` still percent-encoded, starting with `/s/`;
+/// `gzip_ok` when the client accepts gzip. `None` when it is not a regular
+/// file of at most 64 KiB reachable under the storage roots (the App then
+/// answers).
+pub(crate) fn open_plain(storage: &Storage, path: &str, gzip_ok: bool) -> Option<PlainFile> {
     // `/s` removed, the leading `/` of the absolute path kept.
     let decoded = decode_path(&path[2..]);
     if decoded.as_bytes().ends_with(b"/") || decoded.as_bytes().contains(&0) {
         return None;
     }
-    let gzip_ok = headers_accept_gzip(&head.headers);
     let Plan::Small { file, gzip } = small_inline(storage, &decoded, gzip_ok)? else {
         return None;
     };
+    Some(PlainFile {
+        small: file,
+        path: decoded,
+        gzip,
+    })
+}
+
+/// The answer of a plain `/s/` request (see the module), or `None` when the
+/// request is not of that case and must go to the App.
+pub fn plain_file_answer(storage: &Storage, head: &RequestHead) -> Option<FastAnswer> {
+    let path = plain_shape(head)?;
+    let file = open_plain(storage, path, headers_accept_gzip(&head.headers))?;
     let body_len = file.len();
-    let mut response = small::respond(file, Path::new(&decoded), gzip);
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    Some(FastAnswer { response, body_len })
+    Some(FastAnswer {
+        response: file.into_response(),
+        body_len,
+    })
 }
 
 #[cfg(test)]

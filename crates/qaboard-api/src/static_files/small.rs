@@ -106,22 +106,42 @@ fn last_modified(mtime: SystemTime) -> Option<HeaderValue> {
     HeaderValue::from_str(&date).ok()
 }
 
-/// The 200 answer of a small file; `path` (as requested, without `.gz`)
-/// gives the content type, `gzip` marks the `.gz` sidecar.
-pub(super) fn respond(small: SmallFile, path: &Path, gzip: bool) -> HttpResponse {
+/// Each header of the 200 answer of a small file, in order: `path` (as
+/// requested, without `.gz`) gives the content type, `gzip` marks the `.gz`
+/// sidecar. `Content-Length` and `Date` are the HTTP layer's.
+pub(super) fn each_header(
+    small: &SmallFile,
+    path: &Path,
+    gzip: bool,
+    mut f: impl FnMut(header::HeaderName, HeaderValue),
+) {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let mut res = HttpResponse::Ok();
-    res.insert_header((header::CONTENT_TYPE, AsRef::<str>::as_ref(&mime)))
-        .insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
-    if let Some(lm) = small.last_modified {
-        res.insert_header((header::LAST_MODIFIED, lm));
+    if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
+        f(header::CONTENT_TYPE, v);
     }
-    if let Some(etag) = small.etag {
-        res.insert_header((header::ETAG, etag));
+    f(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(lm) = &small.last_modified {
+        f(header::LAST_MODIFIED, lm.clone());
+    }
+    if let Some(etag) = &small.etag {
+        f(header::ETAG, etag.clone());
     }
     if gzip {
-        res.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")))
-            .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
+        f(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        f(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
+}
+
+/// The body of a small file.
+pub(super) fn body(small: &SmallFile) -> &[u8] {
+    &small.body
+}
+
+/// The 200 answer of a small file (headers of [`each_header`]).
+pub(super) fn respond(small: SmallFile, path: &Path, gzip: bool) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    each_header(&small, path, gzip, |name, value| {
+        res.insert_header((name, value));
+    });
     res.body(small.body)
 }

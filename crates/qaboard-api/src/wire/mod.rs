@@ -8,6 +8,11 @@
 //! `{"error": "<what went wrong>"}` and `content-type: application/json`. Every answer the
 //! application itself sends already has a body (`hardening::json_error_bodies`), so only the
 //! dispatcher's own answers match.
+pub mod plain_files;
+mod prefixed;
+
+pub use prefixed::PrefixedIo;
+
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
