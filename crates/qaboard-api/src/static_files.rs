@@ -241,7 +241,7 @@ async fn answer(req: &HttpRequest, storage: Storage) -> HttpResponse {
     // Anything else (folders, large or missing files) goes to the blocking
     // pool.
     if small_ok && !slash {
-        if let Some(plan) = small_inline(&storage, &decoded, gzip_ok) {
+        if let Some(plan) = small_inline(&decoded, gzip_ok, |p| storage.open(p).ok()) {
             return respond(req, plan, &raw, &decoded);
         }
     }
@@ -262,27 +262,26 @@ async fn answer(req: &HttpRequest, storage: Storage) -> HttpResponse {
 /// The fast path on the worker thread: the `.gz` sidecar (when accepted)
 /// or the file itself, when it is a regular file of at most
 /// [`small::SMALL_FILE_MAX_BYTES`]; `None` for anything else (then decided on
-/// the blocking pool, errors included).
-fn small_inline(storage: &Storage, path: &OsStr, gzip_ok: bool) -> Option<Plan> {
-    let try_one = |p: &Path, gzip: bool| -> Option<Plan> {
-        let opened = storage.open(p).ok()?;
-        if !opened.metadata.is_file() {
-            return None;
-        }
+/// the blocking pool, errors included). `open` opens through the storage
+/// (`Storage::open`, or `open_reusing_root` on a connection's own path).
+fn small_inline(
+    path: &OsStr,
+    gzip_ok: bool,
+    mut open: impl FnMut(&Path) -> Option<qaboard_storage::Opened>,
+) -> Option<Plan> {
+    let read = |opened: qaboard_storage::Opened, gzip: bool| -> Option<Plan> {
         match small::read(&opened.file, &opened.metadata)? {
             Ok(file) => Some(Plan::Small { file, gzip }),
             Err(_) => None,
         }
     };
     if gzip_ok {
-        if let Ok(opened) = storage.open_file(with_gz(path)) {
-            return match small::read(&opened.file, &opened.metadata)? {
-                Ok(file) => Some(Plan::Small { file, gzip: true }),
-                Err(_) => None,
-            };
+        if let Some(opened) = open(&with_gz(path)).filter(|o| o.metadata.is_file()) {
+            return read(opened, true);
         }
     }
-    try_one(Path::new(path), false)
+    let opened = open(Path::new(path)).filter(|o| o.metadata.is_file())?;
+    read(opened, false)
 }
 
 /// The answer of a decided plan.

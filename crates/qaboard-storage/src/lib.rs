@@ -22,7 +22,9 @@
 //!
 //! Roots are opened on every call (cheap), so a root mounted after start-up
 //! works and no state is kept between calls: several server processes may
-//! share the storage.
+//! share the storage. The one exception is [`Storage::open_reusing_root`],
+//! for the many small reads of one client connection: it reuses a root's
+//! handle for up to a second ([`RootCache`], owned by the caller).
 //!
 //! ```no_run
 //! use qaboard_storage::Storage;
@@ -100,6 +102,53 @@ pub struct DirEntryInfo {
     pub size: u64,
     /// Last modification time, when the file system gives one.
     pub modified: Option<SystemTime>,
+}
+
+/// The root handles [`Storage::open_reusing_root`] keeps: the last root
+/// opened and when. Meant to live as long as one client connection (it
+/// holds an open directory handle, so keep it short-lived: a kept handle
+/// keeps its file system busy).
+#[derive(Debug, Default)]
+pub struct RootCache {
+    last: Option<(PathBuf, Dir, std::time::Instant)>,
+}
+
+impl RootCache {
+    /// How long a root handle is reused.
+    pub const REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+}
+
+/// Opens `loc.relative` for reading relative to `root` (links followed
+/// only inside it; `O_NONBLOCK` so a FIFO never blocks).
+fn open_beneath(root: &Dir, loc: &Location) -> Result<std::fs::File> {
+    let mut opts = cap_std::fs::OpenOptions::new();
+    opts.read(true);
+    // O_NONBLOCK: opening a FIFO must not hang; no effect on files.
+    #[cfg(target_os = "linux")]
+    cap_std::fs::OpenOptionsExt::custom_flags(&mut opts, 0o4000);
+    Ok(root
+        .open_with(&loc.relative, &opts)
+        .map_err(|e| StorageError::io(&loc.path, e))?
+        .into_std())
+}
+
+/// `file` opened at `loc` with its metadata: refused (`WrongKind`) unless
+/// a regular file or a folder.
+fn opened(file: std::fs::File, loc: Location) -> Result<Opened> {
+    let metadata = file
+        .metadata()
+        .map_err(|e| StorageError::io(&loc.path, e))?;
+    if !metadata.is_file() && !metadata.is_dir() {
+        return Err(StorageError::WrongKind {
+            path: loc.path,
+            reason: "not a regular file or folder",
+        });
+    }
+    Ok(Opened {
+        file,
+        metadata,
+        path: loc.path,
+    })
 }
 
 /// Checks a client path lexically: NUL bytes and `..` are refused, `.` and
@@ -208,29 +257,43 @@ impl Storage {
         let file = if loc.relative.as_os_str().is_empty() {
             root.into_std_file()
         } else {
-            let mut opts = cap_std::fs::OpenOptions::new();
-            opts.read(true);
-            // O_NONBLOCK: opening a FIFO must not hang; no effect on files.
-            #[cfg(target_os = "linux")]
-            cap_std::fs::OpenOptionsExt::custom_flags(&mut opts, 0o4000);
-            root.open_with(&loc.relative, &opts)
-                .map_err(|e| StorageError::io(&loc.path, e))?
-                .into_std()
+            open_beneath(&root, &loc)?
         };
-        let metadata = file
-            .metadata()
-            .map_err(|e| StorageError::io(&loc.path, e))?;
-        if !metadata.is_file() && !metadata.is_dir() {
+        opened(file, loc)
+    }
+
+    /// [`Storage::open`] of a path below a root (not a root itself), with
+    /// the root's handle taken from `roots` when it was opened there less
+    /// than [`RootCache::REUSE`] ago: for the many small reads of one client
+    /// connection, which then skip opening the root each time. Confinement
+    /// is the same (the walk is relative to the root's handle either way);
+    /// a root renamed or remounted meanwhile is seen within `REUSE`.
+    ///
+    /// Errors: those of [`Storage::open`]; a root itself gives `WrongKind`.
+    pub fn open_reusing_root(
+        &self,
+        path: impl AsRef<Path>,
+        roots: &mut RootCache,
+    ) -> Result<Opened> {
+        let loc = self.locate(path.as_ref())?;
+        if loc.relative.as_os_str().is_empty() {
             return Err(StorageError::WrongKind {
                 path: loc.path,
-                reason: "not a regular file or folder",
+                reason: "is a storage root",
             });
         }
-        Ok(Opened {
-            file,
-            metadata,
-            path: loc.path,
-        })
+        let now = std::time::Instant::now();
+        let fresh = matches!(&roots.last, Some((p, _, at)) if *p == loc.root && now.duration_since(*at) < RootCache::REUSE);
+        if !fresh {
+            let dir = Dir::open_ambient_dir(&loc.root, ambient_authority())
+                .map_err(|e| StorageError::io(&loc.path, e))?;
+            roots.last = Some((loc.root.clone(), dir, now));
+        }
+        let Some((_, root, _)) = &roots.last else {
+            unreachable!("set above");
+        };
+        let file = open_beneath(root, &loc)?;
+        opened(file, loc)
     }
 
     /// Opens a regular file for reading; a folder gives `WrongKind`.

@@ -127,16 +127,20 @@ pub(crate) fn is_conditional_header(name: &str) -> bool {
 
 /// The small file of a request whose path is of the plain shape
 /// ([`plain_target`]): `path` still percent-encoded, starting with `/s/`;
-/// `gzip_ok` when the client accepts gzip. `None` when it is not a regular
-/// file of at most 64 KiB reachable under the storage roots (the App then
-/// answers).
-pub(crate) fn open_plain(storage: &Storage, path: &str, gzip_ok: bool) -> Option<PlainFile> {
+/// `gzip_ok` when the client accepts gzip; `open` opens through the storage
+/// (see `small_inline`). `None` when it is not a regular file of at most
+/// 64 KiB reachable under the storage roots (the App then answers).
+pub(crate) fn open_plain(
+    path: &str,
+    gzip_ok: bool,
+    open: impl FnMut(&Path) -> Option<qaboard_storage::Opened>,
+) -> Option<PlainFile> {
     // `/s` removed, the leading `/` of the absolute path kept.
     let decoded = decode_path(&path[2..]);
     if decoded.as_bytes().ends_with(b"/") || decoded.as_bytes().contains(&0) {
         return None;
     }
-    let Plan::Small { file, gzip } = small_inline(storage, &decoded, gzip_ok)? else {
+    let Plan::Small { file, gzip } = small_inline(&decoded, gzip_ok, open)? else {
         return None;
     };
     Some(PlainFile {
@@ -150,7 +154,9 @@ pub(crate) fn open_plain(storage: &Storage, path: &str, gzip_ok: bool) -> Option
 /// request is not of that case and must go to the App.
 pub fn plain_file_answer(storage: &Storage, head: &RequestHead) -> Option<FastAnswer> {
     let path = plain_shape(head)?;
-    let file = open_plain(storage, path, headers_accept_gzip(&head.headers))?;
+    let file = open_plain(path, headers_accept_gzip(&head.headers), |p| {
+        storage.open(p).ok()
+    })?;
     let body_len = file.len();
     Some(FastAnswer {
         response: file.into_response(),

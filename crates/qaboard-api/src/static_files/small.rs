@@ -7,6 +7,8 @@
 //! Requests with `Range`, `If-Range`, `If-Match`, `If-None-Match`,
 //! `If-Modified-Since` or `If-Unmodified-Since` take the general path, so
 //! 206/304/412/416 behave exactly as there.
+use std::cell::RefCell;
+use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -115,8 +117,7 @@ pub(super) fn each_header(
     gzip: bool,
     mut f: impl FnMut(header::HeaderName, HeaderValue),
 ) {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
+    if let Some(v) = content_type(path) {
         f(header::CONTENT_TYPE, v);
     }
     f(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -130,6 +131,27 @@ pub(super) fn each_header(
         f(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         f(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
+}
+
+/// The `Content-Type` of `path` from its extension (`mime_guess`), the
+/// last extension's value kept per thread: a page's files mostly share one.
+fn content_type(path: &Path) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: RefCell<Option<(OsString, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let ext = path.extension().unwrap_or_default();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((e, v)) = &*last {
+            if e == ext {
+                return Some(v.clone());
+            }
+        }
+        let mime = mime_guess::from_path(path).first_or_octet_stream();
+        let v = HeaderValue::from_str(mime.as_ref()).ok()?;
+        *last = Some((ext.to_os_string(), v.clone()));
+        Some(v)
+    })
 }
 
 /// The body of a small file.

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix_http::{RequestHead, Version};
 use actix_web::http::{Method, Uri};
 use actix_web::web::{Buf, BytesMut};
-use qaboard_storage::Storage;
+use qaboard_storage::{RootCache, Storage};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::PrefixedIo;
@@ -89,6 +89,8 @@ where
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut out = Vec::with_capacity(4096);
     let mut first = true;
+    // Root handles reused between this connection's requests.
+    let mut roots = RootCache::default();
     loop {
         if buf.is_empty() {
             // Room for a whole head in one read (an empty buffer's space is
@@ -126,7 +128,8 @@ where
         let Some(plain) = plain_request(&buf) else {
             return PrefixedIo::new(buf, io);
         };
-        let Some(file) = open_plain(&ctx.storage, plain.head.uri.path(), plain.gzip_ok) else {
+        let open = |p: &std::path::Path| ctx.storage.open_reusing_root(p, &mut roots).ok();
+        let Some(file) = open_plain(plain.head.uri.path(), plain.gzip_ok, open) else {
             return PrefixedIo::new(buf, io);
         };
         out.clear();

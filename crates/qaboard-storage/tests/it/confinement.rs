@@ -154,6 +154,18 @@ fn symlinks_out_are_refused_and_inside_followed() {
 #[test]
 fn folder_swapped_for_a_link_never_leaks() {
     let f = fixture();
+    let inside = while_swapped(&f, |path| f.storage.read_small(path, 100));
+    eprintln!("{inside} reads saw the folder, the others were refused");
+}
+
+/// Reads `<root>/swap/secret.txt` ("inside") 20,000 times with `read`
+/// while another thread swaps the folder `swap` for a link to the outside
+/// and back, again and again: no read may ever return the outside file.
+/// Returns how many reads saw the folder (the others must be refused).
+fn while_swapped(
+    f: &Fixture,
+    mut read: impl FnMut(&Path) -> Result<Vec<u8>, StorageError>,
+) -> usize {
     let dir = f.root.join("swap");
     let parked = f.root.join("parked");
     fs::create_dir(&dir).unwrap();
@@ -175,7 +187,7 @@ fn folder_swapped_for_a_link_never_leaks() {
     };
     let mut inside = 0;
     for _ in 0..20_000 {
-        match f.storage.read_small(dir.join("secret.txt"), 100) {
+        match read(&dir.join("secret.txt")) {
             Ok(b) => {
                 assert_eq!(b, b"inside", "leaked an outside file");
                 inside += 1;
@@ -186,7 +198,44 @@ fn folder_swapped_for_a_link_never_leaks() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     swapper.join().unwrap();
-    eprintln!("{inside} reads saw the folder, the others were refused");
+    inside
+}
+
+/// `open_reusing_root` (one client connection's reads) refuses and allows
+/// exactly what `open` does, also with the root handle reused and while a
+/// folder is swapped for a link out; a root itself is not a file to read.
+#[test]
+fn reusing_a_root_keeps_the_confinement() {
+    let f = fixture();
+    let st = &f.storage;
+    let mut roots = qaboard_storage::RootCache::default();
+    symlink(f.outside.join("secret.txt"), f.root.join("abs-file")).unwrap();
+    symlink("../outside", f.root.join("rel-dir")).unwrap();
+    symlink("b/file.txt", f.root.join("a/inside")).unwrap();
+    let mut read = |path: &Path| {
+        let mut o = st.open_reusing_root(path, &mut roots)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut o.file, &mut bytes).unwrap();
+        Ok(bytes)
+    };
+    for _ in 0..3 {
+        for p in [
+            "abs-file",
+            "rel-dir/secret.txt",
+            "a/../../outside/secret.txt",
+        ] {
+            assert!(forbidden(read(&f.root.join(p))), "{p}");
+        }
+        for p in ["a/b/file.txt", "a/inside"] {
+            assert_eq!(read(&f.root.join(p)).unwrap(), b"hello", "{p}");
+        }
+    }
+    assert!(matches!(
+        read(&f.outside.join("secret.txt")),
+        Err(StorageError::OutsideRoots(_))
+    ));
+    assert!(matches!(read(&f.root), Err(StorageError::WrongKind { .. })));
+    while_swapped(&f, read);
 }
 
 #[test]
