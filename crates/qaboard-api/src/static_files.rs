@@ -141,7 +141,9 @@ fn merged_raw_path(raw: &str) -> String {
 
 /// Decodes a raw URL path once into file-system bytes.
 pub(crate) fn decode_path(raw: &str) -> OsString {
-    OsString::from_vec(percent_decode(raw.as_bytes()).collect())
+    // Through `Cow`: a path without `%` is copied whole, not byte by byte.
+    let bytes: std::borrow::Cow<'_, [u8]> = percent_decode(raw.as_bytes()).into();
+    OsString::from_vec(bytes.into_owned())
 }
 
 /// Whether `Accept-Encoding` allows gzip (`gzip`, `x-gzip` or `*`, q > 0).

@@ -59,12 +59,9 @@ impl PlainFile {
 
     /// Each header of the answer (the full path's, CORS `*` last), without
     /// `Content-Length` and `Date`.
-    pub(crate) fn each_header(&self, mut f: impl FnMut(header::HeaderName, HeaderValue)) {
+    pub(crate) fn each_header(&self, mut f: impl FnMut(&header::HeaderName, &[u8])) {
         small::each_header(&self.small, Path::new(&self.path), self.gzip, &mut f);
-        f(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
+        f(&header::ACCESS_CONTROL_ALLOW_ORIGIN, b"*");
     }
 
     /// The answer as an actix response.

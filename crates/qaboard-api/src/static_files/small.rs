@@ -33,12 +33,14 @@ pub(super) fn eligible(req: &HttpRequest) -> bool {
         || h.contains_key(header::IF_UNMODIFIED_SINCE))
 }
 
-/// A small file read whole, with its header values computed on the
-/// blocking thread.
+/// A small file read whole, with what its `ETag` and `Last-Modified` are
+/// made of (written out when answered, without allocating).
 pub(super) struct SmallFile {
     body: web::Bytes,
-    etag: Option<HeaderValue>,
-    last_modified: Option<HeaderValue>,
+    ino: u64,
+    /// The size `fstat` gave (the body is shorter if the file shrank).
+    size: u64,
+    modified: Option<SystemTime>,
 }
 
 impl SmallFile {
@@ -64,18 +66,59 @@ pub(super) fn read(
     if let Err(e) = file.take(len).read_to_end(&mut buf) {
         return Some(Err(e));
     }
-    let modified = meta.modified().ok();
     Some(Ok(SmallFile {
         body: web::Bytes::from(buf),
-        etag: modified.map(|m| etag(meta, m)),
-        last_modified: modified.and_then(last_modified),
+        ino: meta.ino(),
+        size: len,
+        modified: meta.modified().ok(),
     }))
+}
+
+/// A header value of at most 96 bytes written on the stack.
+struct StackValue {
+    buf: [u8; 96],
+    len: usize,
+}
+
+impl StackValue {
+    fn new() -> StackValue {
+        StackValue {
+            buf: [0u8; 96],
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes` (a value of this module is never longer than 96).
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends `n` in lower-case hex without leading zeros (`{:x}`).
+    fn push_hex(&mut self, n: u64) {
+        let mut digits = [0u8; 16];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[(n & 15) as usize];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// actix-files 0.7's strong ETag: `"<ino>:<len>:<secs>:<nanos>"` in hex,
 /// seconds as two's complement for times before 1970; kept identical so a
 /// later conditional request (general path) matches it.
-fn etag(meta: &std::fs::Metadata, mtime: SystemTime) -> HeaderValue {
+fn etag(small: &SmallFile, mtime: SystemTime) -> StackValue {
     let (secs, nanos) = match mtime.duration_since(UNIX_EPOCH) {
         Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
         Err(e) => {
@@ -87,49 +130,57 @@ fn etag(meta: &std::fs::Metadata, mtime: SystemTime) -> HeaderValue {
             }
         }
     };
-    let tag = format!(
-        "\"{:x}:{:x}:{:x}:{:x}\"",
-        meta.ino(),
-        meta.len(),
-        secs as u64,
-        nanos
-    );
-    HeaderValue::from_str(&tag).expect("hex digits and colons")
+    let mut v = StackValue::new();
+    v.push(b"\"");
+    v.push_hex(small.ino);
+    v.push(b":");
+    v.push_hex(small.size);
+    v.push(b":");
+    v.push_hex(secs as u64);
+    v.push(b":");
+    v.push_hex(u64::from(nanos));
+    v.push(b"\"");
+    v
 }
 
 /// `Last-Modified` as actix-files gives it: none before 1970 or from the
 /// year 9999 on (the HTTP date format's range).
-fn last_modified(mtime: SystemTime) -> Option<HeaderValue> {
+fn last_modified(mtime: SystemTime) -> Option<StackValue> {
     let secs = mtime.duration_since(UNIX_EPOCH).ok()?.as_secs();
     if secs >= 253_402_300_800 {
         return None;
     }
-    let date = header::HttpDate::from(mtime).to_string();
-    HeaderValue::from_str(&date).ok()
+    let mut v = StackValue::new();
+    let date = header::HttpDate::from(mtime);
+    let mut cursor = std::io::Cursor::new(&mut v.buf[..]);
+    std::io::Write::write_fmt(&mut cursor, format_args!("{date}")).ok()?;
+    v.len = cursor.position() as usize;
+    Some(v)
 }
 
-/// Each header of the 200 answer of a small file, in order: `path` (as
-/// requested, without `.gz`) gives the content type, `gzip` marks the `.gz`
-/// sidecar. `Content-Length` and `Date` are the HTTP layer's.
+/// Each header of the 200 answer of a small file, in order, as name and
+/// value bytes: `path` (as requested, without `.gz`) gives the content
+/// type, `gzip` marks the `.gz` sidecar. `Content-Length` and `Date` are
+/// the HTTP layer's.
 pub(super) fn each_header(
     small: &SmallFile,
     path: &Path,
     gzip: bool,
-    mut f: impl FnMut(header::HeaderName, HeaderValue),
+    mut f: impl FnMut(&header::HeaderName, &[u8]),
 ) {
     if let Some(v) = content_type(path) {
-        f(header::CONTENT_TYPE, v);
+        f(&header::CONTENT_TYPE, v.as_bytes());
     }
-    f(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(lm) = &small.last_modified {
-        f(header::LAST_MODIFIED, lm.clone());
-    }
-    if let Some(etag) = &small.etag {
-        f(header::ETAG, etag.clone());
+    f(&header::ACCEPT_RANGES, b"bytes");
+    if let Some(m) = small.modified {
+        if let Some(lm) = last_modified(m) {
+            f(&header::LAST_MODIFIED, lm.bytes());
+        }
+        f(&header::ETAG, etag(small, m).bytes());
     }
     if gzip {
-        f(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        f(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        f(&header::CONTENT_ENCODING, b"gzip");
+        f(&header::VARY, b"Accept-Encoding");
     }
 }
 
@@ -163,7 +214,23 @@ pub(super) fn body(small: &SmallFile) -> &[u8] {
 pub(super) fn respond(small: SmallFile, path: &Path, gzip: bool) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     each_header(&small, path, gzip, |name, value| {
-        res.insert_header((name, value));
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            res.insert_header((name.clone(), value));
+        }
     });
     res.body(small.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StackValue;
+
+    #[test]
+    fn hex_as_format() {
+        for n in [0u64, 1, 15, 16, 0xdead_beef, u64::MAX, (-1i64) as u64] {
+            let mut v = StackValue::new();
+            v.push_hex(n);
+            assert_eq!(v.bytes(), format!("{n:x}").as_bytes());
+        }
+    }
 }

@@ -206,7 +206,7 @@ fn render(file: &PlainFile, head_only: bool, out: &mut Vec<u8>) {
     file.each_header(|name, value| {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     });
     out.extend_from_slice(b"date: ");
