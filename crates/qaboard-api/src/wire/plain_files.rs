@@ -9,7 +9,10 @@
 //! The request metrics and the access log are recorded as the front service
 //! records them ([`crate::front::PlainRecorder`]). That skips the
 //! dispatcher's per-request machinery (header map, request and response
-//! objects, codec, timers), about a fifth of the CPU of such a request.
+//! objects, codec, timers): with the root handle kept for the connection
+//! ([`qaboard_storage::RootCache`]) a plain request takes about half the
+//! user-space instructions it took through the dispatcher (bench/README.md,
+//! "Small files answered on the connection").
 //!
 //! The first request that is anything else goes, with every byte already
 //! read, to the dispatcher, which then serves the rest of the connection as
