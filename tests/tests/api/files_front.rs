@@ -4,14 +4,15 @@
 //! be counted in the same request metrics, and leave every other case
 //! (304, 206, NUL refusal, errors) to the App.
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 
 use qaboard_api::ApiConfig;
 use qaboard_tests::{for_each_backend, Client, TempDir, TestApp};
 
-fn cfg(root: &Path) -> ApiConfig {
+use super::files_wire::{request_alone, Answer};
+
+/// A server over the storage root `root` (its data in `root/data`).
+pub(crate) fn cfg(root: &Path) -> ApiConfig {
     ApiConfig {
         storage_root: root.to_str().unwrap().to_string(),
         data_dir: root.join("data"),
@@ -20,55 +21,13 @@ fn cfg(root: &Path) -> ApiConfig {
 }
 
 /// A raw HTTP/1.1 exchange (`Connection: close`): status, headers (lower-case
-/// names, in order, `date` left out) and body bytes.
-fn raw(app: &TestApp, method: &str, target: &str, headers: &[(&str, &str)]) -> Raw {
-    let addr = app.base.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).unwrap();
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head");
-    let head = String::from_utf8(buf[..split].to_vec()).unwrap();
-    let body = buf[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines.next().unwrap()[9..12].parse().unwrap();
-    let mut hs: Vec<(String, String)> = lines
-        .map(|l| {
-            let (k, v) = l.split_once(':').unwrap();
-            (k.trim().to_ascii_lowercase(), v.trim().to_string())
-        })
-        .filter(|(k, _)| k != "date" && k != "connection")
+/// names, sorted, `date` left out) and body bytes.
+fn raw(app: &TestApp, method: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
-    hs.sort();
-    Raw {
-        status,
-        headers: hs,
-        body,
-    }
-}
-
-#[derive(Debug, PartialEq)]
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
+    request_alone(app, method, target, &extra)
 }
 
 /// The value of `http_requests_total` (or the `_count` of the duration

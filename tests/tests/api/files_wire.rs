@@ -11,28 +11,22 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use qaboard_api::{ApiConfig, AppState};
+use qaboard_api::AppState;
 use qaboard_tests::{for_each_backend, for_each_backend_with_state, Client, TempDir, TestApp};
 
-fn cfg(root: &Path) -> ApiConfig {
-    ApiConfig {
-        storage_root: root.to_str().unwrap().to_string(),
-        data_dir: root.join("data"),
-        ..ApiConfig::default()
-    }
-}
+use super::files_front::cfg;
 
 /// One answer read from a connection: status, headers (lower-case names,
 /// sorted, `date` and `connection` left out) and body.
 #[derive(Debug, PartialEq)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -92,7 +86,7 @@ fn request(s: &mut TcpStream, method: &str, target: &str, extra: &str) -> Answer
 
 /// The same request alone on a `Connection: close` connection: the
 /// dispatcher's answer.
-fn request_alone(app: &TestApp, method: &str, target: &str, extra: &str) -> Answer {
+pub(crate) fn request_alone(app: &TestApp, method: &str, target: &str, extra: &str) -> Answer {
     let mut s = connect(app);
     request(
         &mut s,
