@@ -5,7 +5,8 @@
 //! - `http_requests_total{method, route, status}` (counter) and
 //!   `http_request_duration_seconds{method, route}` (histogram, seconds from
 //!   the request reaching the app to its response head; body streaming is
-//!   not included), recorded by [`record_requests`]. `route` is the matched
+//!   not included), recorded by the App's middleware ([`crate::boundary`],
+//!   the same as [`record_requests`] alone). `route` is the matched
 //!   route template (`/api/v1/output/{id}`), never the raw path, so label
 //!   values stay bounded; see [`UNMATCHED`].
 //! - `qaboard_ingested_total{kind}` (counter): outputs, batches and commits
@@ -22,13 +23,15 @@
 //! Prometheus scrapes each and sums (`sum by (route) (rate(...))`).
 //!
 //! Wiring (see [`configure`]): register `web::Data<Metrics>` as app data,
-//! wrap the app in `actix_web::middleware::from_fn(metrics::record_requests)`
-//! and add `.configure(metrics::configure)`.
+//! wrap the app in [`crate::boundary::Boundary`] (the server) or
+//! `actix_web::middleware::from_fn(metrics::record_requests)` (metrics
+//! alone) and add `.configure(metrics::configure)`.
 
 mod middleware;
 mod scrape;
 mod series;
 
+pub(crate) use middleware::route_of;
 pub use middleware::{record_requests, UNMATCHED};
 pub use scrape::{configure, PoolState, ScrapeInputs};
 pub use series::RequestSeries;
@@ -232,7 +235,7 @@ impl Drop for RunningJob {
 
 /// The `method` label: the standard methods by name, anything else `other`
 /// (extension methods would make label values unbounded).
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
