@@ -6,7 +6,8 @@
 //!
 //! `cargo run --release -p qaboard-api --example boundary_overhead` runs
 //! requests in process (`actix_web::test::call_service`, no network) against
-//! a tiny app without middleware, with the six layers and with the boundary,
+//! a tiny app without middleware, with actix's `Logger` alone (the only
+//! layer of git 5366dd1), with the six layers and with the boundary,
 //! alternately, and prints ns/request. The access log is enabled at `info`
 //! and formatted into a sink (as the server's default `RUST_LOG=info` does,
 //! minus the write to stderr).
@@ -80,6 +81,13 @@ fn main() {
             println!("round {round}");
             let plain = test::init_service(App::new().configure(routes)).await;
             measure!("no middleware", plain);
+            let logger = test::init_service(
+                App::new()
+                    .wrap(Logger::new("%r %s %b %Dms").log_target("qaboard::http"))
+                    .configure(routes),
+            )
+            .await;
+            measure!("Logger only (as git 5366dd1)", logger);
             let six = test::init_service(
                 App::new()
                     .app_data(data.clone())
