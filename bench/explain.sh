@@ -6,6 +6,9 @@
 # outputs (100,000 outputs) around them.
 #
 #   bench/explain.sh [POSTGRES_URL]     (default: $QABOARD_TEST_DATABASE_URL)
+#   CPU_RUNS=300 bench/explain.sh       (also: backend CPU per run of the list's version
+#                                        statements, before/now, bench/pg_stmt_cpu.py; the
+#                                        server must run on this machine)
 #
 # Creates database qaboard_explain_$$ on that server (dropped at exit), applies
 # migrations/postgres/* with psql, seeds it with SQL, VACUUM ANALYZE, then
@@ -56,6 +59,10 @@ SQL
 # Once more, alone: a transaction open elsewhere on the cluster during the
 # first VACUUM keeps pages from being marked all-visible (no index-only scans).
 psql -q "$BASE/$DB" -c 'VACUUM'
+# Index-only scans need all-visible pages: if this is below 100 %, a
+# transaction elsewhere on the cluster held back the VACUUMs; run it again
+# on a quiet cluster (autovacuum does the same in production).
+psql -X -A -t "$BASE/$DB" -c "SELECT 'outputs pages all-visible: ' || relallvisible || ' of ' || relpages FROM pg_class WHERE relname = 'outputs'"
 q() { # title, statement
   echo
   echo "### $1"
@@ -78,5 +85,20 @@ q "version of the commit page (issue 16)" \
   "SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = 'bench/detail'), 'n') || ':' || $(cs "FROM ci_commits WHERE id = $DETAIL_COMMIT") || ':' || $(cs "FROM batches WHERE ci_commit_id = $DETAIL_COMMIT") || ':' || $(cs "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id = $DETAIL_COMMIT)")"
 q "version of the commits list (issue 16), 1/2: the window's commits with their stamps" \
   "SELECT id, ci_commits.stamp FROM ci_commits WHERE project_id = 'bench/list' AND authored_datetime >= now() - interval '5 days' AND authored_datetime <= now() ORDER BY authored_datetime DESC LIMIT 1000"
-q "version of the commits list (issue 16), 2/2: project, batches and outputs" \
-  "SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = 'bench/list'), 'n') || ':' || $(cs "FROM batches WHERE ci_commit_id IN ($LIST_IDS)") || ':' || $(cs "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id IN ($LIST_IDS))")"
+LIST_V_BEFORE="SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = 'bench/list'), 'n') || ':' || $(cs "FROM batches WHERE ci_commit_id IN ($LIST_IDS)") || ':' || $(cs "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id IN ($LIST_IDS))")"
+LIST_V_NOW="WITH b AS MATERIALIZED (SELECT id, stamp FROM batches WHERE ci_commit_id IN ($LIST_IDS)) SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = 'bench/list'), 'n') || ':' || $(cs "FROM b") || ':' || $(cs "FROM outputs WHERE batch_id = ANY(ARRAY(SELECT id FROM b))")"
+q "version of the commits list (issue 16), 2/2: project, batches and outputs (until git f4dbba9)" "$LIST_V_BEFORE"
+q "version of the commits list (issue 16), 2/2: project, batches and outputs (now: batches read once, one index-only scan over the batch ids)" "$LIST_V_NOW"
+if [[ -n "${CPU_RUNS:-}" ]]; then
+  # Backend CPU per run of the list's version statements, alternating (bench/pg_stmt_cpu.py).
+  T=$(mktemp -d)
+  echo "$LIST_V_BEFORE" >"$T/list-version-2of2-before.sql"
+  echo "$LIST_V_NOW" >"$T/list-version-2of2-now.sql"
+  echo
+  echo "### backend CPU of the list's version, $CPU_RUNS runs each, alternating"
+  echo
+  echo '```'
+  python3 "$ROOT/bench/pg_stmt_cpu.py" "$BASE/$DB" "$CPU_RUNS" "$T/list-version-2of2-before.sql" "$T/list-version-2of2-now.sql"
+  echo '```'
+  rm -r "$T"
+fi

@@ -35,6 +35,7 @@ use actix_web::http::{Method, StatusCode};
 use futures_util::future::{ready, Either, MapOk, Ready, TryFutureExt};
 use qaboard_storage::Storage;
 
+use crate::boundary::AccessLine;
 use crate::metrics::{Metrics, RequestSeries};
 use crate::static_files::{plain_file_answer, ROUTE_LABEL};
 
@@ -137,12 +138,14 @@ impl PlainRecorder {
         log::info!(
             target: ACCESS_LOG_TARGET,
             "{}",
-            AccessLine {
-                head,
-                status: StatusCode::OK,
+            AccessLine::new(
+                &head.method,
+                &head.uri,
+                head.version,
+                StatusCode::OK,
                 size,
-                start,
-            }
+                start
+            )
         );
     }
 }
@@ -173,57 +176,5 @@ where
         self.record.record(req.head(), answer.body_len, start);
         let res = Response::from(answer.response).map_body(|_, b| EitherBody::right(b));
         Either::Left(ready(Ok(res)))
-    }
-}
-
-/// actix's `Logger` line for the format `"%r %s %b %Dms"`: request line
-/// (method, path, `?query` when there is one, version), status, body bytes,
-/// milliseconds with six decimals.
-struct AccessLine<'a> {
-    head: &'a actix_http::RequestHead,
-    status: StatusCode,
-    size: usize,
-    start: Instant,
-}
-
-impl std::fmt::Display for AccessLine<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let uri = &self.head.uri;
-        write!(f, "{} {}", self.head.method, uri.path())?;
-        if let Some(q) = uri.query().filter(|q| !q.is_empty()) {
-            write!(f, "?{q}")?;
-        }
-        let ms = self.start.elapsed().as_nanos() as f64 / 1_000_000.0;
-        write!(
-            f,
-            " {:?} {} {} {ms:.6}ms",
-            self.head.version,
-            self.status.as_u16(),
-            self.size
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn access_line_as_actix_logger() {
-        let mut head = actix_http::RequestHead::default();
-        head.method = Method::HEAD;
-        head.uri = "/s/mnt/a%20b.json?x=1".parse().expect("uri");
-        let line = AccessLine {
-            head: &head,
-            status: StatusCode::OK,
-            size: 12,
-            start: Instant::now(),
-        }
-        .to_string();
-        assert!(
-            line.starts_with("HEAD /s/mnt/a%20b.json?x=1 HTTP/1.1 200 12 "),
-            "{line}"
-        );
-        assert!(line.ends_with("ms"), "{line}");
     }
 }

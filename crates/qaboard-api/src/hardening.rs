@@ -95,7 +95,8 @@ fn check_indexed_lengths(body: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn nul_error(field: &str) -> ApiError {
+/// The 400 of a NUL character in `field`.
+pub(crate) fn nul_error(field: &str) -> ApiError {
     ApiError::bad(format!(
         "'{field}' contains a NUL character (\\u0000), which cannot be stored"
     ))
@@ -136,8 +137,16 @@ fn check_nul_value(v: &Value, path: &mut String) -> Result<(), ApiError> {
 }
 
 /// The first NUL-carrying part of a request's path or query, if any, as the
-/// field to name: `path` or the query key.
-fn nul_in_request(path: &str, query: &str) -> Option<String> {
+/// field to name: `path` or the query key. Percent-decoding yields a NUL only
+/// from `%00` or a raw NUL byte, so without either nothing is decoded.
+pub(crate) fn nul_in_request(path: &str, query: &str) -> Option<String> {
+    let may_hold_nul = |s: &str| {
+        memchr::memchr(0, s.as_bytes()).is_some()
+            || memchr::memmem::find(s.as_bytes(), b"%00").is_some()
+    };
+    if !may_hold_nul(path) && !may_hold_nul(query) {
+        return None;
+    }
     if percent_decode_str(path).any(|b| b == 0) {
         return Some("path".into());
     }
@@ -188,36 +197,45 @@ pub async fn head_as_get<B: MessageBody + 'static>(
 /// routes without a JSON error handler). Headers (`Allow`) are kept.
 pub fn json_error_bodies<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
-        let empty = matches!(
-            res.response().body().size(),
-            BodySize::None | BodySize::Sized(0)
-        );
-        if !empty || res.request().path().starts_with("/s/") {
-            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
-        }
-        let status = res.status();
-        let (req, old) = res.into_parts();
-        let mut new = HttpResponse::build(status).json(serde_json::json!({
-            "error": status.canonical_reason().unwrap_or("error").to_lowercase()
-        }));
-        for (k, v) in old.headers() {
-            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
-                new.headers_mut().append(k.clone(), v.clone());
-            }
-        }
-        if status == actix_web::http::StatusCode::METHOD_NOT_ALLOWED
-            && !new.headers().contains_key(header::ALLOW)
-        {
-            if let Ok(v) =
-                header::HeaderValue::from_str(&allow_header(req.match_pattern().as_deref()))
-            {
-                new.headers_mut().insert(header::ALLOW, v);
-            }
-        }
-        Ok(ErrorHandlerResponse::Response(
-            ServiceResponse::new(req, new).map_into_right_body(),
-        ))
+        Ok(ErrorHandlerResponse::Response(json_error_body(res)))
     })
+}
+
+/// What [`json_error_bodies`] does to one response: a 4xx/5xx with an empty
+/// body (outside `/s/`) gets `{"error": "<status reason>"}` (headers kept,
+/// `Allow` added to a 405 without one); any other response is unchanged.
+pub(crate) fn json_error_body<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> ServiceResponse<actix_web::body::EitherBody<B>> {
+    let status = res.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return res.map_into_left_body();
+    }
+    let empty = matches!(
+        res.response().body().size(),
+        BodySize::None | BodySize::Sized(0)
+    );
+    if !empty || res.request().path().starts_with("/s/") {
+        return res.map_into_left_body();
+    }
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status).json(serde_json::json!({
+        "error": status.canonical_reason().unwrap_or("error").to_lowercase()
+    }));
+    for (k, v) in old.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            new.headers_mut().append(k.clone(), v.clone());
+        }
+    }
+    if status == actix_web::http::StatusCode::METHOD_NOT_ALLOWED
+        && !new.headers().contains_key(header::ALLOW)
+    {
+        if let Ok(v) = header::HeaderValue::from_str(&allow_header(req.match_pattern().as_deref()))
+        {
+            new.headers_mut().insert(header::ALLOW, v);
+        }
+    }
+    ServiceResponse::new(req, new).map_into_right_body()
 }
 
 /// Methods of each route template (under the server root, `/api/v1`

@@ -7,6 +7,7 @@
 //! and every error is a JSON `{"error": "..."}`.
 
 pub mod artifacts;
+pub mod boundary;
 pub mod cache;
 pub mod error;
 pub mod export;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use actix_service::ServiceFactoryExt as _;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App};
+use actix_web::{web, App};
 use qaboard_db::DbPool;
 use tokio::sync::Semaphore;
 
@@ -172,10 +172,11 @@ impl Application {
     /// small files under `/s/` itself (with the same metrics and access log);
     /// on keep-alive connections [`crate::wire::plain_files`] answers them
     /// even before actix-http's dispatcher.
-    /// Middleware, innermost first: JSON bodies for empty error responses,
-    /// NUL checks of path and query, `HEAD` as `GET`, repeated slashes
-    /// merged (`//api/v1/output/`, no redirect), the access log, and the
-    /// request metrics outermost (docs/robustness.md). Connections: the
+    /// The App's one middleware, [`crate::boundary::Boundary`], does, in
+    /// this order: request metrics, the access log, repeated slashes merged
+    /// (`//api/v1/output/`, no redirect), `HEAD` as `GET`, NUL checks of path
+    /// and query, JSON bodies for empty error responses (docs/robustness.md).
+    /// Connections: the
     /// head must arrive within `client_request_timeout_secs`, idle
     /// keep-alive ends after `keep_alive_secs`, at most `max_connections`
     /// per worker.
@@ -191,14 +192,7 @@ impl Application {
             .shutdown_timeout(30)
             .listen("qaboard", listener, move || {
                 let app = App::new()
-                    .wrap(crate::hardening::json_error_bodies())
-                    .wrap(middleware::from_fn(crate::hardening::check_request_strings))
-                    .wrap(middleware::from_fn(crate::hardening::head_as_get))
-                    .wrap(middleware::NormalizePath::new(
-                        middleware::TrailingSlash::MergeOnly,
-                    ))
-                    .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("qaboard::http"))
-                    .wrap(middleware::from_fn(crate::metrics::record_requests))
+                    .wrap(crate::boundary::Boundary::new(state.metrics.clone()))
                     .configure(configure_app(&state));
                 let http = actix_http::HttpService::build()
                     .client_request_timeout(std::time::Duration::from_secs(

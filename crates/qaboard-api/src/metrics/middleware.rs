@@ -40,11 +40,7 @@ pub async fn record_requests<B: MessageBody>(
     let elapsed = start.elapsed();
     match &result {
         Ok(res) => {
-            let route = res.request().match_pattern().or_else(|| {
-                // `/s/` is a scope without a pattern (static_files.rs).
-                crate::static_files::is_files_path(res.request().path())
-                    .then(|| crate::static_files::ROUTE_LABEL.to_string())
-            });
+            let route = route_of(res.request());
             metrics.observe_request(&method, route.as_deref(), res.status(), elapsed);
         }
         Err(e) => {
@@ -53,4 +49,14 @@ pub async fn record_requests<B: MessageBody>(
         }
     }
     result
+}
+
+/// The `route` label's template of an answered request: the matched route
+/// template, `/s/{tail:.*}` under `/s/` (a scope without a pattern,
+/// static_files.rs), `None` when nothing matched.
+pub(crate) fn route_of(req: &actix_web::HttpRequest) -> Option<String> {
+    req.match_pattern().or_else(|| {
+        crate::static_files::is_files_path(req.path())
+            .then(|| crate::static_files::ROUTE_LABEL.to_string())
+    })
 }

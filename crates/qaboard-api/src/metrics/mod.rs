@@ -5,7 +5,8 @@
 //! - `http_requests_total{method, route, status}` (counter) and
 //!   `http_request_duration_seconds{method, route}` (histogram, seconds from
 //!   the request reaching the app to its response head; body streaming is
-//!   not included), recorded by [`record_requests`]. `route` is the matched
+//!   not included), recorded by the App's middleware ([`crate::boundary`],
+//!   the same as [`record_requests`] alone). `route` is the matched
 //!   route template (`/api/v1/output/{id}`), never the raw path, so label
 //!   values stay bounded; see [`UNMATCHED`].
 //! - `qaboard_ingested_total{kind}` (counter): outputs, batches and commits
@@ -22,13 +23,15 @@
 //! Prometheus scrapes each and sums (`sum by (route) (rate(...))`).
 //!
 //! Wiring (see [`configure`]): register `web::Data<Metrics>` as app data,
-//! wrap the app in `actix_web::middleware::from_fn(metrics::record_requests)`
-//! and add `.configure(metrics::configure)`.
+//! wrap the app in [`crate::boundary::Boundary`] (the server) or
+//! `actix_web::middleware::from_fn(metrics::record_requests)` (metrics
+//! alone) and add `.configure(metrics::configure)`.
 
 mod middleware;
 mod scrape;
 mod series;
 
+pub(crate) use middleware::route_of;
 pub use middleware::{record_requests, UNMATCHED};
 pub use scrape::{configure, PoolState, ScrapeInputs};
 pub use series::RequestSeries;
@@ -75,14 +78,21 @@ impl IngestKind {
 }
 
 /// The registry and the handles the rest of the server records into.
-/// Cheap to clone (handles are shared); hold one per process as
-/// `web::Data<Metrics>`.
+/// Cheap to clone (one shared allocation: a clone per request is one
+/// reference count); hold one per process as `web::Data<Metrics>`.
 #[derive(Clone)]
 pub struct Metrics {
+    inner: std::sync::Arc<Handles>,
+}
+
+/// The handles of a [`Metrics`].
+struct Handles {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
-    ingested: IntCounterVec,
+    /// `qaboard_ingested_total` of each [`IngestKind`], in its order,
+    /// resolved once (counting is then one atomic add, no label look-up).
+    ingested: [IntCounter; 3],
     jobs_running: IntGauge,
 }
 
@@ -129,10 +139,9 @@ impl Metrics {
             &["kind"],
         )
         .expect(VALID);
-        for kind in [IngestKind::Output, IngestKind::Batch, IngestKind::Commit] {
-            // Every kind is exposed from the start, at 0.
-            ingested.with_label_values(&[kind.as_str()]);
-        }
+        // Every kind is exposed from the start, at 0.
+        let ingested_by_kind = [IngestKind::Output, IngestKind::Batch, IngestKind::Commit]
+            .map(|kind| ingested.with_label_values(&[kind.as_str()]));
         let jobs_running =
             IntGauge::new("qaboard_jobs_running", "Jobs this process is running.").expect(VALID);
         registry.register(Box::new(requests.clone())).expect(VALID);
@@ -148,11 +157,13 @@ impl Metrics {
             ))
             .expect(VALID);
         Metrics {
-            registry,
-            requests,
-            duration,
-            ingested,
-            jobs_running,
+            inner: std::sync::Arc::new(Handles {
+                registry,
+                requests,
+                duration,
+                ingested: ingested_by_kind,
+                jobs_running,
+            }),
         }
     }
 
@@ -168,43 +179,50 @@ impl Metrics {
     ) {
         let method = method_label(method);
         let route = route.map_or(UNMATCHED, route_label);
-        self.requests
+        self.inner
+            .requests
             .with_label_values(&[method, route, status.as_str()])
             .inc();
-        self.duration
+        self.inner
+            .duration
             .with_label_values(&[method, route])
             .observe(elapsed.as_secs_f64());
     }
 
     /// Counts one ingested item (after its transaction committed).
     pub fn ingested(&self, kind: IngestKind) {
-        self.ingested.with_label_values(&[kind.as_str()]).inc();
+        let i = match kind {
+            IngestKind::Output => 0,
+            IngestKind::Batch => 1,
+            IngestKind::Commit => 2,
+        };
+        self.inner.ingested[i].inc();
     }
 
     /// Marks a job as running until the returned guard is dropped.
     pub fn job_started(&self) -> RunningJob {
-        self.jobs_running.inc();
+        self.inner.jobs_running.inc();
         RunningJob {
-            gauge: self.jobs_running.clone(),
+            gauge: self.inner.jobs_running.clone(),
         }
     }
 
     /// Sets the running-jobs gauge outright (for a caller that counts jobs
     /// itself rather than holding [`RunningJob`] guards).
     pub fn set_jobs_running(&self, n: i64) {
-        self.jobs_running.set(n);
+        self.inner.jobs_running.set(n);
     }
 
     /// The registry, to register more collectors into.
     pub fn registry(&self) -> &Registry {
-        &self.registry
+        &self.inner.registry
     }
 
     /// Every series in the text exposition format 0.0.4 ([`CONTENT_TYPE`]),
     /// with the values read at scrape time from `extra`. A family that fails
     /// to encode (never expected) is logged and left out.
     pub fn render(&self, extra: &ScrapeInputs) -> String {
-        let mut families = self.registry.gather();
+        let mut families = self.inner.registry.gather();
         families.extend(extra.families());
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let encoder = TextEncoder::new();
@@ -232,7 +250,7 @@ impl Drop for RunningJob {
 
 /// The `method` label: the standard methods by name, anything else `other`
 /// (extension methods would make label values unbounded).
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -290,10 +308,10 @@ mod tests {
         let m = Metrics::new();
         let a = m.job_started();
         let b = m.job_started();
-        assert_eq!(m.jobs_running.get(), 2);
+        assert_eq!(m.inner.jobs_running.get(), 2);
         drop(a);
-        assert_eq!(m.jobs_running.get(), 1);
+        assert_eq!(m.inner.jobs_running.get(), 1);
         drop(b);
-        assert_eq!(m.jobs_running.get(), 0);
+        assert_eq!(m.inner.jobs_running.get(), 0);
     }
 }

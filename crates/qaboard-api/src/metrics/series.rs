@@ -46,9 +46,10 @@ impl Metrics {
         let route = route.map_or(UNMATCHED, route_label);
         RequestSeries {
             requests: self
+                .inner
                 .requests
                 .with_label_values(&[method, route, status.as_str()]),
-            duration: self.duration.with_label_values(&[method, route]),
+            duration: self.inner.duration.with_label_values(&[method, route]),
         }
     }
 }
