@@ -64,6 +64,8 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Storage {
     roots: Vec<PathBuf>,
+    /// Each root's components (after `/`), split once for [`Storage::locate`].
+    root_parts: Vec<Vec<OsString>>,
 }
 
 /// A path resolved lexically to one root: `root.join(relative)`.
@@ -161,7 +163,7 @@ fn normal_components(path: &Path) -> Result<Vec<&OsStr>> {
     if !path.is_absolute() {
         return Err(StorageError::OutsideRoots(path.to_path_buf()));
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(16);
     for c in path.components() {
         match c {
             Component::RootDir | Component::CurDir => {}
@@ -197,7 +199,19 @@ impl Storage {
                 out.push(norm);
             }
         }
-        Ok(Storage { roots: out })
+        let root_parts = out
+            .iter()
+            .map(|r| {
+                r.components()
+                    .skip(1) // RootDir
+                    .map(|c| c.as_os_str().to_os_string())
+                    .collect()
+            })
+            .collect();
+        Ok(Storage {
+            roots: out,
+            root_parts,
+        })
     }
 
     /// The configured roots, normalised.
@@ -213,12 +227,11 @@ impl Storage {
         let path = path.as_ref();
         let comps = normal_components(path)?;
         let mut best: Option<(&PathBuf, usize)> = None;
-        for root in &self.roots {
-            let n = root.components().count() - 1; // minus RootDir
+        for (root, parts) in self.roots.iter().zip(&self.root_parts) {
+            let n = parts.len();
             let matches = n <= comps.len()
-                && root
-                    .components()
-                    .skip(1)
+                && parts
+                    .iter()
                     .zip(comps.iter())
                     .all(|(a, b)| a.as_os_str() == *b);
             if matches && best.is_none_or(|(_, m)| n > m) {
