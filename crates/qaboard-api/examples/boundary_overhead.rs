@@ -12,24 +12,16 @@
 //! and formatted into a sink (as the server's default `RUST_LOG=info` does,
 //! minus the write to stderr).
 use std::io::Write as _;
-use std::time::Instant;
 
 use actix_web::middleware::{from_fn, Logger, NormalizePath, TrailingSlash};
-use actix_web::{test, web, App, HttpResponse};
+use actix_web::{test, web, App};
 use qaboard_api::boundary::Boundary;
 use qaboard_api::hardening;
 use qaboard_api::metrics::{self, Metrics};
 
-async fn item(id: web::Path<u32>) -> HttpResponse {
-    HttpResponse::Ok().body(format!("item {id}"))
-}
-
-fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .service(web::resource(["/item/{id}", "/item/{id}/"]).route(web::get().to(item))),
-    );
-}
+#[macro_use]
+mod support;
+use support::routes;
 
 /// A logger that formats every enabled record and throws the text away.
 struct Sink;
@@ -44,31 +36,6 @@ impl log::Log for Sink {
         }
     }
     fn flush(&self) {}
-}
-
-const N: u32 = 200_000;
-
-/// Sends N requests to `$app` one after the other and prints ns/request.
-macro_rules! measure {
-    ($name:expr, $app:expr) => {{
-        let app = &$app;
-        for _ in 0..10_000 {
-            test::call_service(
-                app,
-                test::TestRequest::get().uri("/api/v1/item/7").to_request(),
-            )
-            .await;
-        }
-        let start = Instant::now();
-        for i in 0..N {
-            let uri = format!("/api/v1/item/{}", i % 1000);
-            let res =
-                test::call_service(app, test::TestRequest::get().uri(&uri).to_request()).await;
-            assert!(res.status().is_success());
-        }
-        let ns = start.elapsed().as_nanos() / u128::from(N);
-        println!("{:<40} {ns:>6} ns/request", $name);
-    }};
 }
 
 fn main() {

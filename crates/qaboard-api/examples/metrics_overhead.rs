@@ -5,47 +5,14 @@
 //! a tiny app with and without `record_requests`, and prints ns/request.
 //! With `serve`, it instead serves both apps on 127.0.0.1 (ports printed) for
 //! an HTTP load tool such as `wrk`.
-use std::time::Instant;
 
 use actix_web::middleware::from_fn;
-use actix_web::{test, web, App, HttpResponse, HttpServer};
+use actix_web::{test, web, App, HttpServer};
 use qaboard_api::metrics::{self, Metrics};
 
-async fn item(id: web::Path<u32>) -> HttpResponse {
-    HttpResponse::Ok().body(format!("item {id}"))
-}
-
-fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .service(web::resource(["/item/{id}", "/item/{id}/"]).route(web::get().to(item))),
-    );
-}
-
-const N: u32 = 200_000;
-
-/// Sends N requests to `$app` one after the other and prints ns/request.
-macro_rules! measure {
-    ($name:expr, $app:expr) => {{
-        let app = &$app;
-        for _ in 0..10_000 {
-            test::call_service(
-                app,
-                test::TestRequest::get().uri("/api/v1/item/7").to_request(),
-            )
-            .await;
-        }
-        let start = Instant::now();
-        for i in 0..N {
-            let uri = format!("/api/v1/item/{}", i % 1000);
-            let res =
-                test::call_service(app, test::TestRequest::get().uri(&uri).to_request()).await;
-            assert!(res.status().is_success());
-        }
-        let ns = start.elapsed().as_nanos() / u128::from(N);
-        println!("{:<32} {ns:>6} ns/request", $name);
-    }};
-}
+#[macro_use]
+mod support;
+use support::routes;
 
 fn main() -> std::io::Result<()> {
     let serve = std::env::args().nth(1).as_deref() == Some("serve");
