@@ -2,13 +2,9 @@
 //! values that `jsonb` (or our decoder) refuses lists each of them and
 //! changes nothing; once they are fixed, adopt succeeds.
 use diesel::connection::SimpleConnection;
-use diesel::sql_types::BigInt;
-use diesel::{QueryableByName, RunQueryDsl};
-use qaboard_db::testing::TestDb;
 use qaboard_db::{migrations, read, DbConn};
 
-use crate::original_schema;
-use original_schema::{ORIGINAL_DDL, ORIGINAL_ROWS};
+use crate::support::{count, original_database};
 
 fn pg(conn: &mut DbConn) -> &mut diesel::PgConnection {
     match conn {
@@ -17,27 +13,13 @@ fn pg(conn: &mut DbConn) -> &mut diesel::PgConnection {
     }
 }
 
-#[derive(QueryableByName)]
-struct N {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-fn count(conn: &mut DbConn, sql: &str) -> i64 {
-    let r: Vec<N> = diesel::sql_query(sql).load(pg(conn)).unwrap();
-    r[0].n
-}
-
 #[test]
 fn unconvertible_json_is_listed_by_row_and_nothing_changes() {
-    let Some(db) = TestDb::postgres_empty() else {
-        eprintln!("skipped: no QABOARD_TEST_DATABASE_URL");
+    let Some(db) = original_database() else {
         return;
     };
     let mut conn = db.pool.get().unwrap();
     let c = pg(&mut conn);
-    c.batch_execute(ORIGINAL_DDL).unwrap();
-    c.batch_execute(ORIGINAL_ROWS).unwrap();
     // What the original's `json` columns kept and `jsonb` refuses, plus a
     // number no double holds, in several tables (not in `outputs.data`,
     // whose `data->>'user'` index already refuses `\u0000`).
@@ -102,14 +84,11 @@ fn unconvertible_json_is_listed_by_row_and_nothing_changes() {
 
 #[test]
 fn a_failing_migration_leaves_the_database_unadopted() {
-    let Some(db) = TestDb::postgres_empty() else {
-        eprintln!("skipped: no QABOARD_TEST_DATABASE_URL");
+    let Some(db) = original_database() else {
         return;
     };
     let mut conn = db.pool.get().unwrap();
     let c = pg(&mut conn);
-    c.batch_execute(ORIGINAL_DDL).unwrap();
-    c.batch_execute(ORIGINAL_ROWS).unwrap();
     // Something the pre-checks do not know about makes our migration fail:
     // a view depending on a column it converts.
     c.batch_execute("CREATE VIEW blocker AS SELECT metrics FROM outputs")

@@ -4,3 +4,4 @@ mod adopt_legacy;
 mod json_numbers;
 mod migrations;
 mod original_schema;
+mod support;

@@ -1,33 +1,10 @@
 //! Migrations on both backends, and adoption of a database of the original backend.
-use diesel::connection::SimpleConnection;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use diesel::{QueryableByName, RunQueryDsl};
 use qaboard_db::testing::TestDb;
 use qaboard_db::{migrations, DbConn};
 
-use crate::original_schema;
-use original_schema::{ORIGINAL_DDL, ORIGINAL_ROWS};
-
-fn exec(conn: &mut DbConn, sql: &str) {
-    match conn {
-        DbConn::Pg(c) => c.batch_execute(sql).unwrap(),
-        DbConn::Sqlite(c) => c.batch_execute(sql).unwrap(),
-    }
-}
-
-#[derive(QueryableByName)]
-struct N {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-fn count(conn: &mut DbConn, sql: &str) -> i64 {
-    let r: Vec<N> = match conn {
-        DbConn::Pg(c) => diesel::sql_query(sql).load(&mut **c).unwrap(),
-        DbConn::Sqlite(c) => diesel::sql_query(sql).load(&mut **c).unwrap(),
-    };
-    r[0].n
-}
+use crate::support::{count, exec, original_database};
 
 #[test]
 fn status_run_revert_on_every_backend() {
@@ -78,13 +55,10 @@ fn adopt_is_refused_on_sqlite() {
 
 #[test]
 fn adopt_an_original_database_keeps_every_row() {
-    let Some(db) = TestDb::postgres_empty() else {
-        eprintln!("skipped: no QABOARD_TEST_DATABASE_URL");
+    let Some(db) = original_database() else {
         return;
     };
     let mut conn = db.pool.get().unwrap();
-    exec(&mut conn, ORIGINAL_DDL);
-    exec(&mut conn, ORIGINAL_ROWS);
     let tables = [
         "projects",
         "ci_commits",
@@ -160,13 +134,10 @@ fn adopt_an_original_database_keeps_every_row() {
 
 #[test]
 fn adopt_refuses_duplicate_outputs_and_changes_nothing() {
-    let Some(db) = TestDb::postgres_empty() else {
-        eprintln!("skipped: no QABOARD_TEST_DATABASE_URL");
+    let Some(db) = original_database() else {
         return;
     };
     let mut conn = db.pool.get().unwrap();
-    exec(&mut conn, ORIGINAL_DDL);
-    exec(&mut conn, ORIGINAL_ROWS);
     exec(
         &mut conn,
         "INSERT INTO outputs (batch_id, test_input_id, platform, configurations, extra_parameters, metrics, data) \
