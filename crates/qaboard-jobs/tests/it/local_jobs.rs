@@ -191,11 +191,7 @@ fn stop_kills_the_process_group_from_the_stored_record() {
     });
     let record = starter.start(&fx.spec("a", "sleep", vec![])).unwrap();
     assert!(eventually(|| fx.record.join("child").exists()));
-    let child: i32 = fs::read_to_string(fx.record.join("child"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let child = child_pid(&fx);
     assert_eq!(
         proc_stat(child).unwrap().2,
         record.pgid,
@@ -227,6 +223,15 @@ fn stop_kills_the_process_group_from_the_stored_record() {
     let err = other.stop(&elsewhere).unwrap_err();
     assert!(matches!(err, JobError::OtherHost { .. }));
     assert!(err.to_string().contains("other-host"));
+}
+
+/// The pid the fixture's `sleep` job wrote to `<record>/child`.
+fn child_pid(fx: &Fixture) -> i32 {
+    fs::read_to_string(fx.record.join("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn stat_ticks(pid: i32) -> u64 {
@@ -351,11 +356,7 @@ fn time_limit_kills_the_job() {
     });
     let record = runner.start(&fx.spec("a", "sleep", vec![])).unwrap();
     assert!(eventually(|| fx.record.join("child").exists()));
-    let child: i32 = fs::read_to_string(fx.record.join("child"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let child = child_pid(&fx);
     assert!(eventually(|| runner.running() == 0));
     assert!(eventually(|| is_dead(record.pgid) && is_dead(child)));
     let log = fs::read_to_string(&record.log_file).unwrap();
@@ -390,11 +391,7 @@ fn run_to_completion_for_group_listing() {
     let spec = fx.spec("a", "sleep", vec![]);
     let err = runner.run(&spec, Duration::from_secs(1)).unwrap_err();
     assert!(matches!(err, JobError::TimedOut { secs: 1, .. }), "{err:?}");
-    let child: i32 = fs::read_to_string(fx.record.join("child"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let child = child_pid(&fx);
     assert!(eventually(|| is_dead(child)));
     assert_eq!(runner.running(), 0);
     assert!(fx.pwned_files().is_empty());
