@@ -925,9 +925,9 @@ fn share_and_ci(backend: &str, db: Option<TestDb>) {
 
     // 5. `qa batch` finds those results through the API: with `--action-on-existing
     //    assert-exists` it fails unless every run of the batch is known to the server.
-    let seen = case.qa_ok(
-        &[
-            "--share",
+    // `qa --share [--label L] batch ... --action-on-existing assert-exists --list-output-dirs`.
+    let assert_exists = |label: &[&'static str]| -> Vec<String> {
+        let tail = [
             "batch",
             "--batches-file",
             &batches_file,
@@ -935,9 +935,14 @@ fn share_and_ci(backend: &str, db: Option<TestDb>) {
             "--action-on-existing",
             "assert-exists",
             "--list-output-dirs",
-        ],
-        &[],
-    );
+        ];
+        std::iter::once("--share")
+            .chain(label.iter().copied())
+            .chain(tail)
+            .map(String::from)
+            .collect()
+    };
+    let seen = case.qa_ok(&strs(&assert_exists(&[])), &[]);
     assert_eq!(
         Case::listed_dirs(&seen),
         local_dirs,
@@ -959,21 +964,7 @@ fn share_and_ci(backend: &str, db: Option<TestDb>) {
         seen.text()
     );
     // ...and it does fail for a batch the server does not have (so the check above means something).
-    let missing = case.qa(
-        &[
-            "--share",
-            "--label",
-            "never-ran",
-            "batch",
-            "--batches-file",
-            &batches_file,
-            BATCH,
-            "--action-on-existing",
-            "assert-exists",
-            "--list-output-dirs",
-        ],
-        &[],
-    );
+    let missing = case.qa(&strs(&assert_exists(&["--label", "never-ran"])), &[]);
     assert_eq!(
         missing.code,
         Some(1),
