@@ -315,3 +315,33 @@ impl TempDir {
         &self.path
     }
 }
+
+/// The virtualenv holding the real `qa` CLI (PyPI `qaboard` 1.1.1), made
+/// or found once per test process by `scripts/qa-venv.sh`: its path, or
+/// why it is unavailable (each test decides whether that skips or fails).
+pub fn qa_venv() -> Result<&'static std::path::Path, String> {
+    use std::process::{Command, Stdio};
+    static VENV: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    VENV.get_or_init(|| {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/qa-venv.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed ({}): {}",
+                script.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(std::path::PathBuf::from(
+            String::from_utf8_lossy(&out.stdout).trim(),
+        ))
+    })
+    .as_deref()
+    .map_err(Clone::clone)
+}

@@ -12,7 +12,6 @@
 //! the `CI` environment variable is set.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use qaboard_tests::{spawn_app_with_settings, Client, TestDb};
@@ -25,21 +24,8 @@ const LABEL: &str = "e2e-ci";
 /// Longest wait for a job to post its result (polling; not a timing assertion).
 const WAIT: Duration = Duration::from_secs(240);
 
-fn venv() -> Option<&'static PathBuf> {
-    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/qa-venv.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-    });
-    match found {
+fn venv() -> Option<&'static Path> {
+    match qaboard_tests::qa_venv() {
         Ok(v) => Some(v),
         Err(why) if std::env::var_os("CI").is_some() => {
             panic!("the qa CLI is required when CI is set: {why}")

@@ -58,10 +58,6 @@ struct QaInstall {
     sample_project: PathBuf,
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The virtualenv (created once per test process), or `None` to skip.
 fn qa_install() -> Option<&'static QaInstall> {
     static INSTALL: OnceLock<Result<QaInstall, String>> = OnceLock::new();
@@ -79,21 +75,7 @@ fn qa_install() -> Option<&'static QaInstall> {
 
 fn find_qa_install() -> Result<QaInstall, String> {
     let started = Instant::now();
-    let script = workspace_root().join("scripts/qa-venv.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} failed ({}): {}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let venv = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let venv = qaboard_tests::qa_venv()?.to_path_buf();
     // Locate the installed package without importing it (importing runs its config).
     let out = Command::new(venv.join("bin/python"))
         .args([
