@@ -165,6 +165,45 @@ fn keep_alive_files_look_like_the_dispatchers_and_the_connection_is_handed_over(
 }
 
 #[test]
+fn hostile_targets_on_a_keep_alive_connection_are_refused_as_on_the_dispatcher() {
+    let root = TempDir::new("wire-hostile");
+    for_each_backend(cfg(root.path()), |app| {
+        let d = files(root.path(), app);
+        let outside = root.path().parent().unwrap().join("outside-wire.txt");
+        fs::write(&outside, b"secret").unwrap();
+        std::os::unix::fs::symlink(&outside, Path::new(&d).join("link-out.txt")).ok();
+        for target in [
+            format!("/s{d}/a.json?x=%00"),
+            format!("/s{d}/a%00.json"),
+            format!("/s{d}/a.json/%2e%2e/a.json"),
+            format!("/s{d}/%2e%2e/%2e%2e/outside-wire.txt"),
+            format!("/s{d}/..%2f..%2foutside-wire.txt"),
+            format!("/s{d}/link-out.txt"),
+            format!("/s{}", outside.display()),
+            "/s/etc/hostname".to_string(),
+        ] {
+            let mut s = connect(app);
+            let here = request(&mut s, "GET", &target, "");
+            let there = request_alone(app, "GET", &target, "");
+            assert!(
+                (400..500).contains(&here.status),
+                "{target}: {}",
+                here.status
+            );
+            assert_eq!(here, there, "{target}");
+            assert!(!here.body.windows(6).any(|w| w == b"secret"), "{target}");
+            if target.contains("%00") {
+                assert_eq!(here.status, 400, "{target}");
+                assert_eq!(here.header("content-type"), Some("application/json"));
+            }
+            // The connection still answers after the refusal.
+            let next = request(&mut s, "GET", &format!("/s{d}/a.json"), "");
+            assert_eq!(next.body, b"{\"a\": 1}\n", "{target}");
+        }
+    });
+}
+
+#[test]
 fn pipelined_requests_are_answered_in_order_across_the_hand_over() {
     let root = TempDir::new("wire-pipe");
     for_each_backend(cfg(root.path()), |app| {
