@@ -115,7 +115,7 @@ pub struct OutputWithInput {
 /// as needed). Returns the stored output.
 pub fn record_output(conn: &mut DbConn, rec: &OutputRecord) -> Result<OutputWithInput, DbError> {
     // Most results belong to a commit, batch and input that exist already:
-    // two statements without a transaction. Otherwise, or when the fast path
+    // one statement without a transaction. Otherwise, or when the fast path
     // meets a concurrent deletion, the full get-or-create transaction.
     if let Some(done) = crate::dispatch!(conn, |c, q| q::output::record_output_fast(c, rec))? {
         return Ok(done);

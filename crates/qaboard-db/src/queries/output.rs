@@ -1,9 +1,13 @@
-//! Outputs: the race-free upsert posted by `qa run`, its two-statement fast
+//! Outputs: the race-free upsert posted by `qa run`, its one-statement fast
 //! path, reads by id and partial updates.
 use super::batch::{get_or_create_batch, set_batch_data};
 use super::commit::get_or_create_commit;
 use super::prelude::*;
 use super::test_input::{find_test_input, get_or_create_test_input};
+use super::TzType;
+use diesel::query_builder::AstPass;
+
+type Backend = <Conn as diesel::Connection>::Backend;
 
 /// How stale a `latest_output_datetime` may get before a new output refreshes
 /// it. Refreshing on every output would make all writers of a project queue
@@ -29,28 +33,17 @@ pub(crate) fn upsert_output(
     input_id: i32,
     rec: &OutputRecord,
 ) -> Result<OutputRow, DbError> {
-    let is_pending = rec.is_running || rec.is_pending;
-    let failed = !is_pending && (rec.is_failed || rules::truthy(rec.metrics.get("is_failed")));
     let empty = Value::Object(Map::new());
     let query = UpsertOutput {
         batch_id,
         input_id,
-        rec,
-        created: now_naive(),
-        is_pending,
-        failed,
-        metrics: if is_pending { &empty } else { &rec.metrics },
+        values: OutputValues::of(rec, &empty),
     };
     Ok(query.get_result::<OutputRow>(conn)?)
 }
 
-/// The output upsert as a query type of its own: its conflict target is an
-/// expression index, which diesel's `on_conflict` cannot name, and unlike
-/// `sql_query` a type with a static query id is prepared once per connection
-/// instead of being parsed and planned by the database on every call.
-struct UpsertOutput<'a> {
-    batch_id: i32,
-    input_id: i32,
+/// The values an upsert writes, with the status rules applied.
+struct OutputValues<'a> {
     rec: &'a OutputRecord,
     created: NaiveDateTime,
     is_pending: bool,
@@ -58,32 +51,32 @@ struct UpsertOutput<'a> {
     metrics: &'a Value,
 }
 
-/// The prepared-statement cache key of [`UpsertOutput`].
-struct UpsertOutputId;
+impl<'a> OutputValues<'a> {
+    /// `empty`: an empty object, the metrics of an output still pending.
+    fn of(rec: &'a OutputRecord, empty: &'a Value) -> Self {
+        let is_pending = rec.is_running || rec.is_pending;
+        OutputValues {
+            rec,
+            created: now_naive(),
+            is_pending,
+            failed: !is_pending && (rec.is_failed || rules::truthy(rec.metrics.get("is_failed"))),
+            metrics: if is_pending { empty } else { &rec.metrics },
+        }
+    }
 
-impl diesel::query_builder::QueryId for UpsertOutput<'_> {
-    type QueryId = UpsertOutputId;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-type Backend = <Conn as diesel::Connection>::Backend;
-
-impl diesel::query_builder::QueryFragment<Backend> for UpsertOutput<'_> {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, Backend>,
-    ) -> QueryResult<()> {
-        use diesel::sql_types::{Bool, Integer, Jsonb, Nullable, Text, Timestamp};
-        let rec = self.rec;
+    /// `INSERT INTO outputs (<columns>) ` (batch and test input first).
+    fn push_insert(out: &mut AstPass<'_, '_, Backend>) {
         out.push_sql(
             "INSERT INTO outputs (batch_id, test_input_id, platform, configurations, extra_parameters, \
              created_date, deleted, output_type, output_dir_override, is_pending, is_running, is_failed, \
-             metrics, data) VALUES (",
+             metrics, data) ",
         );
-        out.push_bind_param::<Integer, _>(&self.batch_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Integer, _>(&self.input_id)?;
-        out.push_sql(", ");
+    }
+
+    /// The values of every column after the batch and test input.
+    fn push_values<'b>(&'b self, out: &mut AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        use diesel::sql_types::{Bool, Jsonb, Nullable, Text, Timestamp};
+        let rec = self.rec;
         out.push_bind_param::<Text, _>(&rec.platform)?;
         out.push_sql(", ");
         out.push_bind_param::<Jsonb, _>(&rec.configurations)?;
@@ -104,8 +97,12 @@ impl diesel::query_builder::QueryFragment<Backend> for UpsertOutput<'_> {
         out.push_sql(", ");
         out.push_bind_param::<Jsonb, _>(self.metrics)?;
         out.push_sql(", ");
-        out.push_bind_param::<Jsonb, _>(&rec.data)?;
-        out.push_sql(") ON CONFLICT (");
+        out.push_bind_param::<Jsonb, _>(&rec.data)
+    }
+
+    /// The conflict clause on the output's identity, and the returned columns.
+    fn push_conflict(out: &mut AstPass<'_, '_, Backend>) {
+        out.push_sql(" ON CONFLICT (");
         out.push_sql(OUTPUT_IDENTITY);
         out.push_sql(
             ") DO UPDATE SET output_type = excluded.output_type, data = excluded.data, deleted = false, \
@@ -116,6 +113,39 @@ impl diesel::query_builder::QueryFragment<Backend> for UpsertOutput<'_> {
              RETURNING id, batch_id, created_date, deleted, output_dir_override, output_type, test_input_id, \
              platform, configurations, extra_parameters, is_pending, is_running, is_failed, metrics, data",
         );
+    }
+}
+
+/// The output upsert as a query type of its own: its conflict target is an
+/// expression index, which diesel's `on_conflict` cannot name, and unlike
+/// `sql_query` a type with a static query id is prepared once per connection
+/// instead of being parsed and planned by the database on every call.
+struct UpsertOutput<'a> {
+    batch_id: i32,
+    input_id: i32,
+    values: OutputValues<'a>,
+}
+
+/// The prepared-statement cache key of [`UpsertOutput`].
+struct UpsertOutputId;
+
+impl diesel::query_builder::QueryId for UpsertOutput<'_> {
+    type QueryId = UpsertOutputId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<Backend> for UpsertOutput<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        use diesel::sql_types::Integer;
+        OutputValues::push_insert(&mut out);
+        out.push_sql("VALUES (");
+        out.push_bind_param::<Integer, _>(&self.batch_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&self.input_id)?;
+        out.push_sql(", ");
+        self.values.push_values(&mut out)?;
+        out.push_sql(")");
+        OutputValues::push_conflict(&mut out);
         Ok(())
     }
 }
@@ -127,79 +157,151 @@ impl diesel::query_builder::Query for UpsertOutput<'_> {
 
 impl RunQueryDsl<Conn> for UpsertOutput<'_> {}
 
-/// The common case of [`record_output`] in two statements and no
+/// The common case of [`record_output`] as ONE statement without a
 /// transaction: the commit, batch and test input exist and need no change, so
-/// the only write is the output's upsert, atomic on its own. Returns `None`
-/// (having written nothing) when anything else must be created or updated,
-/// or when a row it found is deleted before the upsert (a foreign key
-/// violation); the caller then runs [`record_output`] in a transaction.
+/// the only write is the output's upsert, which finds their ids itself
+/// (`INSERT … SELECT` over the commit, batch and test input, with the
+/// conditions of "nothing else to write" in its `WHERE`). Returns `None`
+/// (having written nothing) when a row is missing, when anything else must be
+/// created or updated, or when a row it found is deleted before the upsert
+/// (a foreign key violation); the caller then runs [`record_output`] in a
+/// transaction. One round trip instead of two (a read, then the upsert):
+/// bench/README.md "Ingestion in one statement".
 pub(crate) fn record_output_fast(
     conn: &mut Conn,
     rec: &OutputRecord,
 ) -> Result<Option<OutputWithInput>, DbError> {
-    let env = &rec.commit;
-    let found = ci_commits::table
-        .left_join(
-            batches::table.on(batches::ci_commit_id
-                .eq(ci_commits::id.nullable())
-                .and(batches::label.eq(rec.batch_label.clone()))),
-        )
-        .left_join(
-            // (`on` clauses take owned values)
-            test_inputs::table.on(test_inputs::database
-                .eq(rec.database.clone())
-                .and(test_inputs::path.eq(rec.input_path.clone()))),
-        )
-        .filter(ci_commits::project_id.eq(&env.project))
-        .filter(ci_commits::hexsha.eq(&env.hexsha))
-        .select((
-            commit_cols!(),
-            batch_cols!().nullable(),
-            input_cols!().nullable(),
-        ))
-        .first::<(CommitRow, Option<BatchRow>, Option<TestInputRow>)>(conn)
-        .optional()?;
-    let Some((commit, Some(batch), Some(input))) = found else {
-        return Ok(None);
-    };
-    let fresh = commit.latest_output_datetime.is_some_and(|t| {
-        (Utc::now() - t).num_milliseconds() < LATEST_OUTPUT_PRECISION_MS
-            && commit.authored_datetime.is_none_or(|a| t > a)
-    });
-    let metadata_current = match rec
+    let (empty, null) = (Value::Object(Map::new()), Value::Null);
+    let metadata = rec
         .input_metadata
         .as_ref()
-        .filter(|m| rules::truthy(Some(m)))
-    {
-        Some(meta) => input.data.get("metadata") == Some(meta),
-        None => true,
+        .filter(|m| rules::truthy(Some(m)));
+    let query = RecordUnchanged {
+        values: OutputValues::of(rec, &empty),
+        fresh_since: Utc::now() - chrono::Duration::milliseconds(LATEST_OUTPUT_PRECISION_MS),
+        any_dir: rec.commit_dir_override.is_none(),
+        dir: rec.commit_dir_override.as_ref().and_then(|d| d.as_deref()),
+        any_metadata: metadata.is_none(),
+        metadata: metadata.unwrap_or(&null),
     };
-    let unchanged = fresh
-        && metadata_current
-        && batch.data.get("type").and_then(Value::as_str) == Some(rec.job_type.as_str())
-        && rec
-            .commit_dir_override
-            .as_ref()
-            .is_none_or(|o| *o == commit.commit_dir_override);
-    if !unchanged {
-        return Ok(None);
-    }
-    let output = {
+    let recorded = {
         let _writer = single_writer!();
-        match upsert_output(conn, batch.id, input.id, rec) {
-            Ok(o) => o,
-            Err(DbError::Query(diesel::result::Error::DatabaseError(
+        match query.get_result::<(OutputRow, Json)>(conn).optional() {
+            Ok(found) => found,
+            Err(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::ForeignKeyViolation,
                 _,
-            ))) => return Ok(None),
-            Err(e) => return Err(e),
+            )) => return Ok(None),
+            Err(e) => return Err(e.into()),
         }
     };
-    Ok(Some(OutputWithInput {
+    Ok(recorded.map(|(output, input_data)| OutputWithInput {
+        // (always there: the statement inserted the input's id)
+        test_input: output.test_input_id.map(|id| {
+            TestInputRow {
+                id,
+                // Equal to the row's: the statement found the input by them.
+                path: rec.input_path.clone(),
+                database: rec.database.clone(),
+                data: input_data.0,
+            }
+            .into()
+        }),
         output: output.into(),
-        test_input: Some(input.into()),
     }))
 }
+
+/// The statement of [`record_output_fast`]. Its conditions are those under
+/// which [`record_output`] would write nothing but the output:
+/// - the commit's `latest_output_datetime` is fresh (newer than
+///   `fresh_since`, and than its authored time);
+/// - the batch's `data.type` is the job type, as a JSON string;
+/// - the commit's storage folder is the one sent, if one is;
+/// - the test input's `data.metadata` is the metadata sent, if any (JSON
+///   equality: PostgreSQL's `jsonb` ignores key order, SQLite compares the
+///   minified text, so a different order there takes the transaction, which
+///   then writes nothing more).
+struct RecordUnchanged<'a> {
+    values: OutputValues<'a>,
+    fresh_since: chrono::DateTime<Utc>,
+    /// No storage folder was sent: any will do.
+    any_dir: bool,
+    dir: Option<&'a str>,
+    /// No metadata was sent: any will do.
+    any_metadata: bool,
+    metadata: &'a Value,
+}
+
+/// The prepared-statement cache key of [`RecordUnchanged`].
+struct RecordUnchangedId;
+
+impl diesel::query_builder::QueryId for RecordUnchanged<'_> {
+    type QueryId = RecordUnchangedId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<Backend> for RecordUnchanged<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        use diesel::sql_types::{Bool, Jsonb, Nullable, Text};
+        let rec = self.values.rec;
+        OutputValues::push_insert(&mut out);
+        out.push_sql("SELECT batches.id, test_inputs.id, ");
+        self.values.push_values(&mut out)?;
+        out.push_sql(
+            " FROM ci_commits JOIN batches ON batches.ci_commit_id = ci_commits.id AND batches.label = ",
+        );
+        out.push_bind_param::<Text, _>(&rec.batch_label)?;
+        out.push_sql(" JOIN test_inputs ON test_inputs.database = ");
+        out.push_bind_param::<Text, _>(&rec.database)?;
+        out.push_sql(" AND test_inputs.path = ");
+        out.push_bind_param::<Text, _>(&rec.input_path)?;
+        out.push_sql(" WHERE ci_commits.project_id = ");
+        out.push_bind_param::<Text, _>(&rec.commit.project)?;
+        out.push_sql(" AND ci_commits.hexsha = ");
+        out.push_bind_param::<Text, _>(&rec.commit.hexsha)?;
+        out.push_sql(" AND ci_commits.latest_output_datetime > ");
+        out.push_bind_param::<TzType, _>(&self.fresh_since)?;
+        out.push_sql(
+            " AND (ci_commits.authored_datetime IS NULL \
+             OR ci_commits.latest_output_datetime > ci_commits.authored_datetime)",
+        );
+        // JSON string equality, never a number's text.
+        out.push_sql(if IS_POSTGRES {
+            " AND batches.data -> 'type' = to_jsonb("
+        } else {
+            " AND batches.data -> 'type' = json_quote("
+        });
+        out.push_bind_param::<Text, _>(&rec.job_type)?;
+        out.push_sql(if IS_POSTGRES { "::text)" } else { ")" });
+        out.push_sql(" AND (");
+        out.push_bind_param::<Bool, _>(&self.any_dir)?;
+        out.push_sql(" OR ci_commits.commit_dir_override IS NOT DISTINCT FROM ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.dir)?;
+        out.push_sql(") AND (");
+        out.push_bind_param::<Bool, _>(&self.any_metadata)?;
+        out.push_sql(if IS_POSTGRES {
+            " OR test_inputs.data -> 'metadata' = "
+        } else {
+            " OR json(test_inputs.data -> 'metadata') = json("
+        });
+        out.push_bind_param::<Jsonb, _>(self.metadata)?;
+        out.push_sql(if IS_POSTGRES { ")" } else { "))" });
+        OutputValues::push_conflict(&mut out);
+        out.push_sql(
+            ", (SELECT test_inputs.data FROM test_inputs WHERE test_inputs.id = outputs.test_input_id)",
+        );
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::Query for RecordUnchanged<'_> {
+    type SqlType = (
+        diesel::dsl::SqlTypeOf<output_cols!()>,
+        diesel::sql_types::Jsonb,
+    );
+}
+
+impl RunQueryDsl<Conn> for RecordUnchanged<'_> {}
 
 /// See [`crate::ingest::record_output`].
 pub(crate) fn record_output(
