@@ -10,44 +10,151 @@ use super::commit::find_commit;
 use super::prelude::*;
 use super::window::window_commit_stamps;
 
-#[derive(diesel::QueryableByName)]
-struct VersionRow {
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    v: Option<String>,
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Integer, Nullable, Text};
+
+type Backend = <Conn as Connection>::Backend;
+
+/// `(SELECT count.sum of the stamps ` — the rows' `FROM …` and `)` follow.
+const COUNT_SUM: &str =
+    "(SELECT CAST(count(*) AS TEXT) || '.' || CAST(COALESCE(sum(stamp), 0) AS TEXT) ";
+
+/// The rows a version statement covers below the project.
+enum Below<'a> {
+    /// Nothing: the project's stamp alone (an empty window).
+    Nothing,
+    /// One commit (by id), its batches and their outputs.
+    Commit(i32),
+    /// The batches of these commits (ids) and their outputs.
+    Commits(&'a [i32]),
 }
 
-/// `count.sum` of the stamps of `rows` (an SQL `FROM ... WHERE ...`).
-fn count_sum(rows: &str) -> String {
-    format!(
-        "(SELECT CAST(count(*) AS TEXT) || '.' || CAST(COALESCE(sum(stamp), 0) AS TEXT) {rows})"
-    )
+/// A version statement: the project's stamp, then `count.sum` per level of
+/// `below`, as one text. Written with bound values only (ids included), so
+/// each shape is one statement prepared once per connection (a static query
+/// id per shape), not parsed and planned on every read as a statement with
+/// literal id lists was (0.2 ms of PostgreSQL CPU per list read).
+struct Version<'a, S> {
+    project: &'a str,
+    below: Below<'a>,
+    /// The ids of `Below::Commits` as a JSON array text (SQLite binds this,
+    /// for `json_each`; PostgreSQL binds the ids as an array).
+    ids_json: String,
+    shape: std::marker::PhantomData<S>,
 }
 
-/// The project's stamp, then `parts`, in one statement.
-fn version_of(conn: &mut Conn, project: &str, parts: &[String]) -> Result<String, DbError> {
-    version_with(conn, "", project, parts)
+/// The prepared-statement cache keys of the three shapes of [`Version`].
+struct ProjectOnly;
+struct OneCommit;
+struct WindowCommits;
+
+impl<S: 'static> QueryId for Version<'_, S> {
+    type QueryId = S;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-/// [`version_of`] with a `WITH ...` clause `with` (empty: none) the parts may read.
-fn version_with(
-    conn: &mut Conn,
-    with: &str,
-    project: &str,
-    parts: &[String],
-) -> Result<String, DbError> {
-    let placeholder = if IS_POSTGRES { "$1" } else { "?" };
-    let mut sql = format!(
-        "{with} SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = {placeholder}), 'n')"
-    );
-    for p in parts {
-        sql.push_str(" || ':' || ");
-        sql.push_str(p);
+impl<S> QueryFragment<Backend> for Version<'_, S> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
+        if let Below::Commits(ids) = &self.below {
+            // The window's batches, read once (`b`).
+            if IS_POSTGRES {
+                out.push_sql(
+                    "WITH b AS MATERIALIZED (SELECT id, stamp FROM batches WHERE ci_commit_id = ANY(",
+                );
+                push_ids(&mut out, ids, &self.ids_json)?;
+                out.push_sql(")) ");
+            } else {
+                out.push_sql(
+                    "WITH b AS (SELECT id, stamp FROM batches WHERE ci_commit_id IN \
+                     (SELECT value FROM json_each(",
+                );
+                push_ids(&mut out, ids, &self.ids_json)?;
+                out.push_sql("))) ");
+            }
+        }
+        out.push_sql("SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = ");
+        out.push_bind_param::<Text, _>(&self.project)?;
+        out.push_sql("), 'n')");
+        match &self.below {
+            Below::Nothing => {}
+            Below::Commit(id) => {
+                // (rows, then what closes them after the id)
+                for (rows, close) in [
+                    ("FROM ci_commits WHERE id = ", ")"),
+                    ("FROM batches WHERE ci_commit_id = ", ")"),
+                    (
+                        "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id = ",
+                        "))",
+                    ),
+                ] {
+                    out.push_sql(" || ':' || ");
+                    out.push_sql(COUNT_SUM);
+                    out.push_sql(rows);
+                    out.push_bind_param::<Integer, _>(id)?;
+                    out.push_sql(close);
+                }
+            }
+            Below::Commits(_) => {
+                out.push_sql(" || ':' || ");
+                out.push_sql(COUNT_SUM);
+                out.push_sql("FROM b) || ':' || ");
+                out.push_sql(COUNT_SUM);
+                // The outputs' index entries (`outputs_batch_stamp`) in one
+                // index-only scan over the batch ids as an array on
+                // PostgreSQL, rather than one probe per batch under a nested
+                // loop: the same count.sum for 0.5 ms less PostgreSQL CPU on
+                // the bench's window of 200 commits and 10,000 outputs
+                // (docs/read-performance.md).
+                out.push_sql(if IS_POSTGRES {
+                    "FROM outputs WHERE batch_id = ANY(ARRAY(SELECT id FROM b)))"
+                } else {
+                    "FROM outputs WHERE batch_id IN (SELECT id FROM b))"
+                });
+            }
+        }
+        out.push_sql(" AS v");
+        Ok(())
     }
-    sql.push_str(" AS v");
-    let row: VersionRow = diesel::sql_query(sql)
-        .bind::<diesel::sql_types::Text, _>(project)
-        .get_result(conn)?;
-    Ok(row.v.unwrap_or_default())
+}
+
+/// Binds the window's commit ids: an `integer[]` on PostgreSQL, a JSON
+/// array text on SQLite.
+fn push_ids<'b>(
+    out: &mut AstPass<'_, 'b, Backend>,
+    ids: &'b [i32],
+    ids_json: &'b String,
+) -> QueryResult<()> {
+    bind_ids!(out, ids, ids_json)
+}
+
+impl<S> Query for Version<'_, S> {
+    type SqlType = Nullable<Text>;
+}
+
+impl<S> RunQueryDsl<Conn> for Version<'_, S> {}
+
+/// Runs the version statement of `project` and `below`.
+fn version_of(conn: &mut Conn, project: &str, below: Below<'_>) -> Result<String, DbError> {
+    fn run<S: 'static>(conn: &mut Conn, q: Version<'_, S>) -> Result<String, DbError> {
+        Ok(q.get_result::<Option<String>>(conn)?.unwrap_or_default())
+    }
+    let ids_json = match (&below, IS_POSTGRES) {
+        (Below::Commits(ids), false) => serde_json::to_string(ids).unwrap_or_default(),
+        _ => String::new(),
+    };
+    fn of<'a, S>(project: &'a str, below: Below<'a>, ids_json: String) -> Version<'a, S> {
+        Version {
+            project,
+            below,
+            ids_json,
+            shape: std::marker::PhantomData,
+        }
+    }
+    match below {
+        Below::Nothing => run(conn, of::<ProjectOnly>(project, below, ids_json)),
+        Below::Commit(_) => run(conn, of::<OneCommit>(project, below, ids_json)),
+        Below::Commits(_) => run(conn, of::<WindowCommits>(project, below, ids_json)),
+    }
 }
 
 /// The version of commit `sha` (full or unique prefix) of `project` with its
@@ -60,18 +167,10 @@ pub(crate) fn commit_version(
     let Some(commit) = find_commit(conn, project, sha)? else {
         return Ok(None);
     };
-    // Ids are integers read from the database: safe in the statement.
     let id = commit.id;
-    let parts = [
-        count_sum(&format!("FROM ci_commits WHERE id = {id}")),
-        count_sum(&format!("FROM batches WHERE ci_commit_id = {id}")),
-        count_sum(&format!(
-            "FROM outputs WHERE batch_id IN (SELECT id FROM batches WHERE ci_commit_id = {id})"
-        )),
-    ];
     Ok(Some(format!(
         "c{id}:{}",
-        version_of(conn, project, &parts)?
+        version_of(conn, project, Below::Commit(id))?
     )))
 }
 
@@ -84,39 +183,18 @@ pub(crate) fn commit_version(
 pub(crate) fn window_version(conn: &mut Conn, w: &CommitWindow) -> Result<String, DbError> {
     let commits = window_commit_stamps(conn, w)?;
     if commits.is_empty() {
-        return version_of(conn, &w.project, &[]);
+        return version_of(conn, &w.project, Below::Nothing);
     }
-    let list = commits
-        .iter()
-        .map(|(id, _)| id.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    // Same count.sum as `count_sum` (sum over i128: no overflow).
+    let ids: Vec<i32> = commits.iter().map(|(id, _)| *id).collect();
+    let list = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    // Same count.sum as the statement's (sum over i128: no overflow).
     let stamps: i128 = commits
         .iter()
         .map(|(_, s)| i128::from(s.unwrap_or(0)))
         .sum();
-    // The window's batches are read once (`b`), and their outputs' index
-    // entries (`outputs_batch_stamp`) in one index-only scan over the batch
-    // ids as an array on PostgreSQL, rather than one probe per batch under a
-    // nested loop: the same count.sum for 0.5 ms less PostgreSQL CPU on the
-    // bench's window of 200 commits and 10,000 outputs (docs/read-performance.md).
-    let (with, outputs) = if IS_POSTGRES {
-        (
-            "WITH b AS MATERIALIZED",
-            "batch_id = ANY(ARRAY(SELECT id FROM b))",
-        )
-    } else {
-        ("WITH b AS", "batch_id IN (SELECT id FROM b)")
-    };
-    let with = format!("{with} (SELECT id, stamp FROM batches WHERE ci_commit_id IN ({list}))");
-    let parts = [
-        count_sum("FROM b"),
-        count_sum(&format!("FROM outputs WHERE {outputs}")),
-    ];
     Ok(format!(
         "{list}:{}.{stamps}:{}",
         commits.len(),
-        version_with(conn, &with, &w.project, &parts)?
+        version_of(conn, &w.project, Below::Commits(&ids))?
     ))
 }
