@@ -134,10 +134,35 @@ impl SqliteWatch {
 
 #[cfg(feature = "postgres")]
 fn pg_snapshot(c: &mut PgConnection) -> Result<DataVersion, DbError> {
-    let s = diesel::select(diesel::dsl::sql::<Text>("txid_current_snapshot()::text"))
-        .get_result::<String>(c)?;
+    let s = PgSnapshot.get_result::<String>(c)?;
     Ok(DataVersion(format!("pg:{s}")))
 }
+
+/// `SELECT txid_current_snapshot()::text` as a query type with a static
+/// query id, so that it is prepared once per connection: it runs before
+/// every cached read (as `dsl::sql`, PostgreSQL parsed it each time).
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct PgSnapshot;
+
+#[cfg(feature = "postgres")]
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgSnapshot {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("SELECT txid_current_snapshot()::text");
+        Ok(())
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl diesel::query_builder::Query for PgSnapshot {
+    type SqlType = Text;
+}
+
+#[cfg(feature = "postgres")]
+impl RunQueryDsl<PgConnection> for PgSnapshot {}
 
 impl DbPool {
     /// The current version of the committed data.

@@ -13,7 +13,7 @@
 mod prelude {
     pub(crate) use super::super::tables::*;
     pub(crate) use super::super::{Conn, IS_POSTGRES, OUTPUT_IDENTITY};
-    pub(crate) use super::{like_prefix, max_authored, now_naive};
+    pub(crate) use super::{like_prefix, max_authored, now_naive, CommitStamp, MaxAuthored};
     pub(crate) use crate::ingest::{
         BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput,
     };
@@ -125,8 +125,55 @@ macro_rules! input_cols {
     };
 }
 
-/// `max(authored_datetime)`: diesel's `max` needs an ordered SQL type, which
-/// SQLite's time-zone-aware timestamp is not (its ISO text in UTC orders fine).
+/// A fixed SQL expression over `ci_commits` that diesel's DSL cannot write,
+/// as a type with a static query id (unlike `dsl::sql`), so that the
+/// statements using it are prepared once per connection.
+macro_rules! commit_expression {
+    ($(#[$doc:meta])* $name:ident = $sql:literal: $st:ty, aggregate: $agg:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+        pub(crate) struct $name;
+
+        impl diesel::expression::Expression for $name {
+            type SqlType = $st;
+        }
+
+        impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for $name {
+            fn walk_ast<'b>(
+                &'b self,
+                mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+            ) -> diesel::QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+
+        impl diesel::expression::AppearsOnTable<super::tables::ci_commits::table> for $name {}
+        impl diesel::expression::SelectableExpression<super::tables::ci_commits::table> for $name {}
+        impl diesel::expression::ValidGrouping<()> for $name {
+            type IsAggregate = $agg;
+        }
+    };
+}
+
+commit_expression!(
+    /// `max(authored_datetime)`: diesel's `max` needs an ordered SQL type,
+    /// which SQLite's time-zone-aware timestamp is not (its ISO text in UTC
+    /// orders fine).
+    MaxAuthored = "max(ci_commits.authored_datetime)":
+        diesel::sql_types::Nullable<TzType>,
+    aggregate: diesel::expression::is_aggregate::Yes
+);
+
+commit_expression!(
+    /// A commit's change stamp (not in the diesel schema: only version
+    /// queries read it; docs/read-performance.md).
+    CommitStamp = "ci_commits.stamp": diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+    aggregate: diesel::expression::is_aggregate::No
+);
+
+/// `max(authored_datetime)` as an SQL literal, for queries whose grouping
+/// [`MaxAuthored`] does not implement (joins with `GROUP BY`).
 pub(crate) fn max_authored(
 ) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<super::TzType>> {
     diesel::dsl::sql::<diesel::sql_types::Nullable<TzType>>("max(ci_commits.authored_datetime)")

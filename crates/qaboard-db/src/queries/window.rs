@@ -2,12 +2,56 @@
 use super::prelude::*;
 use super::tree::load_batches_with_outputs;
 
+/// The commits of a project a window may show, before its time range:
+/// `project = ? AND (no branch OR branch = ? OR branch = 'origin/'||?) AND
+/// (no committer OR committer = ? OR (unknown AND committer is empty or NULL))`.
+macro_rules! window_filter {
+    ($by:expr) => {{
+        use diesel::IntoSql;
+        let by = &$by;
+        ci_commits::project_id
+            .eq(by.project)
+            .and(
+                by.any_branch
+                    .into_sql::<diesel::sql_types::Bool>()
+                    .or(ci_commits::branch
+                        .eq(by.branch)
+                        .or(ci_commits::branch.eq(by.origin.as_str()))),
+            )
+            .and(
+                by.any_committer
+                    .into_sql::<diesel::sql_types::Bool>()
+                    .or(ci_commits::committer_name.eq(by.committer))
+                    .or(by.unknown.into_sql::<diesel::sql_types::Bool>().and(
+                        ci_commits::committer_name
+                            .eq("")
+                            .or(ci_commits::committer_name.is_null()),
+                    )),
+            )
+    }};
+}
+
+/// The commits a window shows, in its order and limit, whatever columns the
+/// query `q` selects: the one place that defines them, for the list and its
+/// version.
+macro_rules! in_window {
+    ($q:expr, $by:expr, $range:expr) => {{
+        let (from, to) = $range;
+        $q.filter(window_filter!($by))
+            .filter(ci_commits::authored_datetime.ge(from))
+            .filter(ci_commits::authored_datetime.le(to))
+            .order(ci_commits::authored_datetime.desc())
+            .limit($by.limit)
+    }};
+}
+
 /// Commits of a window (newest first, at most `limit`), with their batches.
 pub(crate) fn commits_in_window(
     conn: &mut Conn,
     w: &CommitWindow,
 ) -> Result<Vec<CommitTree>, DbError> {
-    let Some(range) = window_range(conn, w)? else {
+    let by = WindowBy::of(w);
+    let Some(range) = window_range(conn, &by)? else {
         return Ok(Vec::new());
     };
     let q = ci_commits::table
@@ -24,9 +68,8 @@ pub(crate) fn commits_in_window(
             ci_commits::commit_dir_override,
             ci_commits::latest_output_datetime,
             ci_commits::deleted,
-        ))
-        .into_boxed();
-    let q = in_window(q, w, range);
+        ));
+    let q = in_window!(q, by, range);
     #[allow(clippy::type_complexity)]
     let rows: Vec<(
         i32,
@@ -93,24 +136,61 @@ pub(crate) fn commits_in_window(
 /// A time range, both ends included.
 type TimeRange = (chrono::DateTime<Utc>, chrono::DateTime<Utc>);
 
+/// The bound values of a window's filters (project, branch, committer), for
+/// [`window_filter!`]: one SQL shape whatever filters are set, so that the
+/// statements of a list's version (its time range and its commits' stamps)
+/// are prepared once per connection rather than parsed and planned on every
+/// read (bench/README.md "The list's hit path in prepared statements").
+struct WindowBy<'a> {
+    project: &'a str,
+    /// No branch filter.
+    any_branch: bool,
+    branch: &'a str,
+    /// `origin/<branch>`: commits first seen on the remote branch count too.
+    origin: String,
+    /// No committer filter.
+    any_committer: bool,
+    committer: &'a str,
+    /// The committer asked for is `unknown`: legacy rows with an empty or
+    /// NULL committer are shown with that name
+    /// (`rules::committer_name_or_unknown`), so they match it too.
+    unknown: bool,
+    /// The requested window (before `commits_window_bounds`) and its limit.
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+    limit: i64,
+}
+
+impl<'a> WindowBy<'a> {
+    fn of(w: &'a CommitWindow) -> Self {
+        let branch = w.branch.as_deref().unwrap_or("");
+        let committer = w.committer.as_deref().unwrap_or("");
+        WindowBy {
+            project: &w.project,
+            any_branch: w.branch.is_none(),
+            branch,
+            origin: format!("origin/{branch}"),
+            any_committer: w.committer.is_none(),
+            committer,
+            unknown: w.committer.is_some() && committer == rules::UNKNOWN_COMMITTER,
+            from: w.from,
+            to: w.to,
+            limit: w.limit,
+        }
+    }
+}
+
 /// The time range of a window: `None` when no commit matches its filters.
-fn window_range(conn: &mut Conn, w: &CommitWindow) -> Result<Option<TimeRange>, DbError> {
-    let origin = w.branch.as_ref().map(|b| format!("origin/{b}"));
-    let mut latest = ci_commits::table
-        .filter(ci_commits::project_id.eq(&w.project))
-        .select(max_authored())
-        .into_boxed();
-    if let (Some(b), Some(o)) = (&w.branch, &origin) {
-        latest = latest.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(o)));
-    }
-    if let Some(c) = &w.committer {
-        latest = latest.filter(committer_is(c));
-    }
-    let Some(latest) = latest.first::<Option<chrono::DateTime<Utc>>>(conn)? else {
+fn window_range(conn: &mut Conn, by: &WindowBy<'_>) -> Result<Option<TimeRange>, DbError> {
+    let Some(latest) = ci_commits::table
+        .filter(window_filter!(by))
+        .select(MaxAuthored)
+        .first::<Option<chrono::DateTime<Utc>>>(conn)?
+    else {
         return Ok(None);
     };
     Ok(Some(qaboard_model::window::commits_window_bounds(
-        latest, w.from, w.to,
+        latest, by.from, by.to,
     )))
 }
 
@@ -122,65 +202,10 @@ pub(crate) fn window_commit_stamps(
     conn: &mut Conn,
     w: &CommitWindow,
 ) -> Result<Vec<(i32, Option<i64>)>, DbError> {
-    let Some(range) = window_range(conn, w)? else {
+    let by = WindowBy::of(w);
+    let Some(range) = window_range(conn, &by)? else {
         return Ok(Vec::new());
     };
-    let q = ci_commits::table
-        // `stamp` is not in the diesel schema (only version queries read it).
-        .select((
-            ci_commits::id,
-            diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
-                "ci_commits.stamp",
-            ),
-        ))
-        .into_boxed();
-    Ok(in_window(q, w, range).load(conn)?)
-}
-
-/// The commits a window shows, in its order and limit, whatever columns `q`
-/// selects: the one place that defines them, for the list and its version.
-fn in_window<'a, ST: 'a>(
-    q: ci_commits::BoxedQuery<'a, <Conn as Connection>::Backend, ST>,
-    w: &'a CommitWindow,
-    (from, to): TimeRange,
-) -> ci_commits::BoxedQuery<'a, <Conn as Connection>::Backend, ST> {
-    let mut q = q
-        .filter(ci_commits::project_id.eq(&w.project))
-        .filter(ci_commits::authored_datetime.ge(from))
-        .filter(ci_commits::authored_datetime.le(to))
-        .order(ci_commits::authored_datetime.desc())
-        .limit(w.limit);
-    if let Some(b) = &w.branch {
-        let origin = format!("origin/{b}");
-        q = q.filter(ci_commits::branch.eq(b).or(ci_commits::branch.eq(origin)));
-    }
-    if let Some(c) = &w.committer {
-        q = q.filter(committer_is(c));
-    }
-    q
-}
-
-/// A boxed filter on commits.
-type CommitFilter = Box<
-    dyn BoxableExpression<
-        ci_commits::table,
-        <Conn as Connection>::Backend,
-        SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
-    >,
->;
-
-/// Commits shown with committer `name`: legacy rows with an empty or NULL
-/// committer are shown as `unknown` (`rules::committer_name_or_unknown`),
-/// so they match that name too.
-fn committer_is(name: &str) -> CommitFilter {
-    if name == rules::UNKNOWN_COMMITTER {
-        Box::new(
-            ci_commits::committer_name
-                .eq(name.to_string())
-                .or(ci_commits::committer_name.eq(""))
-                .or(ci_commits::committer_name.is_null().nullable()),
-        )
-    } else {
-        Box::new(ci_commits::committer_name.eq(name.to_string()))
-    }
+    let q = ci_commits::table.select((ci_commits::id, CommitStamp));
+    Ok(in_window!(q, by, range).load(conn)?)
 }
