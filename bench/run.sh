@@ -19,7 +19,9 @@
 #   uncached (issue 16) the reads database; each timed GET (one output, the
 #          commit detail, the commit list) preceded by an untimed POST of a new
 #          output to ANOTHER project ("elsewhere"), then to the same project's
-#          OTHER commit ("same-project"), at concurrency 1 and 8
+#          OTHER commit ("same-project"), at concurrency 1 and 8; with GZIP=1
+#          each of these reads is run again right after, labelled .../gzip/cN,
+#          with `Accept-Encoding: gzip` as the webapp's browser sends it
 #   post-nostamps (issue 16) the post phase on a database whose change stamps
 #          (migration read_stamps: columns, triggers, indexes) were reverted,
 #          server started with --no-migrate: the A/B of the stamps' ingestion cost
@@ -31,6 +33,7 @@
 #   RUST_LOG=(server default, info: one access-log line per request)
 #   WORK=/tmp/qaboard-bench   (databases, logs; results in $WORK/results.jsonl)
 #   NO_BUILD=1                (skip `cargo build --release`)
+#   GZIP=1                    (uncached: also each read with Accept-Encoding: gzip)
 #   SERVER_BIN=path           (measure this server binary instead of target/release's,
 #                              e.g. the copy $WORK/bin/qaboard-bench-server of an earlier run)
 #   QUIET_CORES=0.3 QUIET_MAX=300  (before each run, wait up to QUIET_MAX s for
@@ -277,6 +280,15 @@ reads() { # backend tag
   done
 }
 
+# One read of the uncached phase: label/cN, then with GZIP=1 label/gzip/cN
+# right after (same minute, same server) with Accept-Encoding: gzip.
+uncached_read() { # label concurrency write-before path
+  load "$1/c$2" "$2" "$READ_DURATION" --write-before "$3" get "$4"
+  if [[ -n "${GZIP:-}" ]]; then
+    load "$1/gzip/c$2" "$2" "$READ_DURATION" --accept-gzip --write-before "$3" get "$4"
+  fi
+}
+
 uncached() { # backend tag
   # shellcheck disable=SC1090
   source "$WORK/$1-detail.env"
@@ -289,16 +301,11 @@ uncached() { # backend tag
   one_path="/api/v1/output/$one_id/"
   local other=0123456789abcdef0123456789abcdef01234567
   for c in $READ_CONCURRENCIES; do
-    load "$1/$2/one-output/elsewhere/c$c" "$c" "$READ_DURATION" \
-      --write-before "bench/elsewhere@$other" get "$one_path"
-    load "$1/$2/commit-detail/elsewhere/c$c" "$c" "$READ_DURATION" \
-      --write-before "bench/elsewhere@$other" get "$DETAIL_PATH"
-    load "$1/$2/commit-detail/same-project/c$c" "$c" "$READ_DURATION" \
-      --write-before "$DETAIL_PROJECT@$other" get "$DETAIL_PATH"
-    load "$1/$2/commit-list/elsewhere/c$c" "$c" "$READ_DURATION" \
-      --write-before "bench/elsewhere@$other" get "$LIST_PATH"
-    load "$1/$2/commit-list/same-project/c$c" "$c" "$READ_DURATION" \
-      --write-before "$LIST_PROJECT@$other" get "$LIST_PATH"
+    uncached_read "$1/$2/one-output/elsewhere" "$c" "bench/elsewhere@$other" "$one_path"
+    uncached_read "$1/$2/commit-detail/elsewhere" "$c" "bench/elsewhere@$other" "$DETAIL_PATH"
+    uncached_read "$1/$2/commit-detail/same-project" "$c" "$DETAIL_PROJECT@$other" "$DETAIL_PATH"
+    uncached_read "$1/$2/commit-list/elsewhere" "$c" "bench/elsewhere@$other" "$LIST_PATH"
+    uncached_read "$1/$2/commit-list/same-project" "$c" "$LIST_PROJECT@$other" "$LIST_PATH"
     # The write alone, to subtract from the CPU per request above.
     load "$1/$2/write-only/c$c" "$c" "$READ_DURATION" \
       --project bench/elsewhere --commit "$other" post-output

@@ -46,8 +46,10 @@ impl Target {
 pub struct Response {
     /// HTTP status code.
     pub status: u16,
-    /// The body (de-chunked).
+    /// The body (de-chunked, never decompressed).
     pub body: Vec<u8>,
+    /// Whether it came with `Content-Encoding: gzip`.
+    pub gzip: bool,
 }
 
 impl Response {
@@ -65,6 +67,8 @@ pub struct Client {
     head: Vec<u8>,
     /// How many times a connection was (re)opened.
     pub connects: u64,
+    /// Send `Accept-Encoding: gzip` on GETs, as browsers do.
+    accept_gzip: bool,
 }
 
 fn bad(msg: impl Into<String>) -> io::Error {
@@ -80,7 +84,15 @@ impl Client {
             timeout,
             head: Vec::with_capacity(512),
             connects: 0,
+            accept_gzip: false,
         }
+    }
+
+    /// This client sending `Accept-Encoding: gzip` on every GET when `on`
+    /// (bodies are counted as received, not decompressed).
+    pub fn accept_gzip(mut self, on: bool) -> Client {
+        self.accept_gzip = on;
+        self
     }
 
     fn connect(&mut self) -> io::Result<()> {
@@ -140,6 +152,9 @@ impl Client {
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: */*\r\n",
             self.target.host
         )?;
+        if self.accept_gzip && method == "GET" {
+            self.head.extend_from_slice(b"Accept-Encoding: gzip\r\n");
+        }
         if !body.is_empty() || method == "POST" || method == "PUT" {
             write!(
                 self.head,
@@ -151,11 +166,11 @@ impl Client {
         self.head.extend_from_slice(body);
         let conn = self.conn.as_mut().expect("connected");
         conn.get_mut().write_all(&self.head)?;
-        let (status, close, body) = read_response(conn)?;
+        let (status, close, gzip, body) = read_response(conn)?;
         if close {
             self.conn = None;
         }
-        Ok(Response { status, body })
+        Ok(Response { status, body, gzip })
     }
 }
 
@@ -170,7 +185,9 @@ fn read_line(r: &mut BufReader<TcpStream>, line: &mut String) -> io::Result<()> 
     Ok(())
 }
 
-fn read_response(r: &mut BufReader<TcpStream>) -> io::Result<(u16, bool, Vec<u8>)> {
+/// Status, whether the connection closes, whether the body is
+/// gzip-encoded, and the body.
+fn read_response(r: &mut BufReader<TcpStream>) -> io::Result<(u16, bool, bool, Vec<u8>)> {
     let mut line = String::with_capacity(128);
     read_line(r, &mut line)?;
     let status: u16 = line
@@ -182,6 +199,7 @@ fn read_response(r: &mut BufReader<TcpStream>) -> io::Result<(u16, bool, Vec<u8>
     let mut length: Option<usize> = None;
     let mut chunked = false;
     let mut close = http10;
+    let mut gzip = false;
     loop {
         read_line(r, &mut line)?;
         let l = line.trim_end();
@@ -199,6 +217,8 @@ fn read_response(r: &mut BufReader<TcpStream>) -> io::Result<(u16, bool, Vec<u8>
                 chunked = v.to_ascii_lowercase().contains("chunked");
             } else if k.eq_ignore_ascii_case("connection") {
                 close = v.eq_ignore_ascii_case("close");
+            } else if k.eq_ignore_ascii_case("content-encoding") {
+                gzip = v.eq_ignore_ascii_case("gzip");
             }
         }
     }
@@ -232,7 +252,7 @@ fn read_response(r: &mut BufReader<TcpStream>) -> io::Result<(u16, bool, Vec<u8>
         r.read_to_end(&mut body)?;
         close = true;
     }
-    Ok((status, close, body))
+    Ok((status, close, gzip, body))
 }
 
 /// Percent-encodes a query-string value (everything but unreserved characters).

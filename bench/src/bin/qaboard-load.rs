@@ -30,6 +30,9 @@ get options:
                      issue 16 (a write elsewhere, or to the same project's other
                      commit, before every read); the server's CPU per request then
                      includes the write's
+  --accept-gzip      send `Accept-Encoding: gzip` on every GET, as a browser does
+                     (bodies counted as received; the share of gzip-encoded
+                     answers is reported)
 options:
   --concurrency N    threads, one keep-alive connection each (default 8)
   --duration D       measured time, e.g. 20s, 500ms, 2m (default 20s)
@@ -69,6 +72,7 @@ struct Opts {
     inputs: u64,
     body: Option<String>,
     write_before: Option<(String, String)>,
+    accept_gzip: bool,
     scenario: Scenario,
 }
 
@@ -92,6 +96,7 @@ fn parse_opts() -> Result<Opts, String> {
         inputs: 1000,
         body: None,
         write_before: None,
+        accept_gzip: false,
         scenario: Scenario::PostOutput,
     };
     while let Some(arg) = a.next() {
@@ -110,6 +115,7 @@ fn parse_opts() -> Result<Opts, String> {
             "--commit" => o.commit = Some(a.value(&arg)?),
             "--inputs" => o.inputs = a.parsed(&arg, parse_count)?.max(1),
             "--body" => o.body = Some(a.value(&arg)?),
+            "--accept-gzip" => o.accept_gzip = true,
             "--write-before" => {
                 let v = a.value(&arg)?;
                 let (p, c) = v
@@ -209,6 +215,8 @@ struct ThreadResult {
     io_errors: u64,
     bytes_in: u64,
     bytes_out: u64,
+    /// Measured answers that came gzip-encoded.
+    gzip_answers: u64,
     last_done: Option<Instant>,
     first_error: Option<String>,
     connects: u64,
@@ -223,10 +231,11 @@ struct Shared {
     end: Instant,
     work: Work,
     storage: String,
+    accept_gzip: bool,
 }
 
 fn worker(s: Arc<Shared>) -> ThreadResult {
-    let mut client = Client::new(s.target.clone(), s.timeout);
+    let mut client = Client::new(s.target.clone(), s.timeout).accept_gzip(s.accept_gzip);
     let mut res = ThreadResult {
         latencies_us: Vec::with_capacity(64 * 1024),
         ..Default::default()
@@ -283,6 +292,7 @@ fn worker(s: Arc<Shared>) -> ThreadResult {
                     res.latencies_us.push((t1 - t0).as_micros() as u64);
                     *res.statuses.entry(resp.status).or_default() += 1;
                     res.bytes_in += resp.body.len() as u64;
+                    res.gzip_answers += u64::from(resp.gzip);
                     res.bytes_out += payload.map_or(0, |p| p.len() as u64);
                     res.last_done = Some(t1);
                 }
@@ -376,6 +386,7 @@ fn run(o: Opts) -> Result<(), String> {
         end,
         work,
         storage,
+        accept_gzip: o.accept_gzip,
     });
     let handles: Vec<_> = (0..o.concurrency)
         .map(|i| {
@@ -408,6 +419,7 @@ fn run(o: Opts) -> Result<(), String> {
     let mut latencies: Vec<u64> = Vec::new();
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
     let (mut io_errors, mut bytes_in, mut bytes_out, mut connects) = (0, 0, 0, 0);
+    let mut gzip_answers = 0;
     let mut last_done = warm_end;
     let mut first_error = None;
     for r in results {
@@ -418,6 +430,7 @@ fn run(o: Opts) -> Result<(), String> {
         io_errors += r.io_errors;
         bytes_in += r.bytes_in;
         bytes_out += r.bytes_out;
+        gzip_answers += r.gzip_answers;
         connects += r.connects;
         if let Some(t) = r.last_done {
             last_done = last_done.max(t);
@@ -478,6 +491,12 @@ fn run(o: Opts) -> Result<(), String> {
             "bytes/request in {}   out {}",
             bytes_in / s.count as u64,
             bytes_out / s.count as u64
+        );
+    }
+    if o.accept_gzip {
+        println!(
+            "gzip answers  {gzip_answers} of {} (Accept-Encoding: gzip sent)",
+            s.count
         );
     }
     let fmt_cpu = |name: &str, c: Option<f64>| match c {
@@ -541,6 +560,8 @@ fn run(o: Opts) -> Result<(), String> {
         "bytes_in_per_request": if s.count > 0 { bytes_in / s.count as u64 } else { 0 },
         "bytes_out_per_request": if s.count > 0 { bytes_out / s.count as u64 } else { 0 },
         "connections": connects,
+        "accept_gzip": o.accept_gzip,
+        "gzip_answers": gzip_answers,
         "cpu_s": {"server": server_cpu, "postgres": pg_cpu, "load": load_cpu, "machine": machine_cpu, "other": other_cpu},
         "machine_cores": cores,
         "other_cpu_cores": other_cpu.map(|c| r3(c / elapsed)),

@@ -19,11 +19,20 @@
 //! database-wide version, so this shortcut is exact too; after one, the
 //! per-read version decides, and a hit records the new database-wide one.
 //! Memory is bounded by `max_bytes`; the least recently used entries go first.
+//!
+//! An entry may also hold a gzip copy of its body ([`gzip`]), made off the
+//! request path after the entry's first hit by a client that accepts gzip
+//! (answers rendered once and never reused are never compressed); it counts
+//! in `max_bytes` and goes with its entry.
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use actix_web::web::Bytes;
 use qaboard_db::DataVersion;
+
+pub mod gzip;
+
+pub use gzip::{GzipTicket, GZIP_MIN_BYTES};
 
 /// The cache of rendered answers (see the module docs).
 pub struct ResponseCache {
@@ -43,8 +52,12 @@ struct Inner {
 /// What the cache holds and how it served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Answers held.
     pub entries: usize,
+    /// Bytes held: bodies plus their gzip copies.
     pub bytes: usize,
+    /// Entries that hold a gzip copy of their body.
+    pub gzip_entries: usize,
     /// Lookups answered from the cache.
     pub hits: u64,
     /// Lookups that found nothing, or an answer of an older version.
@@ -56,7 +69,45 @@ struct Entry {
     /// The database-wide version at which `version` was last found current.
     seen_at: Option<DataVersion>,
     body: Bytes,
+    gzip: Gzip,
     last_used: u64,
+}
+
+/// The gzip copy of an entry's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Gzip {
+    /// Not asked for yet.
+    None,
+    /// A [`GzipTicket`] is out: being compressed.
+    Pending,
+    /// The copy.
+    Ready(Bytes),
+    /// Not kept: too small to gain, no smaller once compressed, or no room.
+    Skip,
+}
+
+impl Entry {
+    /// Bytes counted in the cache's bound: the body and its gzip copy.
+    fn bytes(&self) -> usize {
+        self.body.len()
+            + match &self.gzip {
+                Gzip::Ready(g) => g.len(),
+                _ => 0,
+            }
+    }
+}
+
+/// An answer found in the cache.
+#[derive(Debug)]
+pub struct Hit {
+    /// The answer as rendered (identity encoding).
+    pub body: Bytes,
+    /// Its gzip copy, when asked for and ready.
+    pub gzip: Option<Bytes>,
+    /// When asked for a gzip copy that does not exist yet and is not being
+    /// made: the work of making it, to run off the request path
+    /// ([`GzipTicket::compress_into`]). At most one ticket per entry.
+    pub compress: Option<GzipTicket>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -92,6 +143,17 @@ impl ResponseCache {
     /// database-wide version `global` (nothing committed since): no per-read
     /// version needed. `None` is not a miss, only "ask [`get`](Self::get)".
     pub fn get_unchanged(&self, key: &str, global: &DataVersion) -> Option<Bytes> {
+        self.lookup_unchanged(key, global, false).map(|h| h.body)
+    }
+
+    /// [`get_unchanged`](Self::get_unchanged), with the gzip copy when
+    /// `want_gzip` (the client accepts gzip; see [`Hit`]).
+    pub fn lookup_unchanged(
+        &self,
+        key: &str,
+        global: &DataVersion,
+        want_gzip: bool,
+    ) -> Option<Hit> {
         let mut inner = self.lock();
         inner.clock += 1;
         let clock = inner.clock;
@@ -100,9 +162,9 @@ impl ResponseCache {
             return None;
         }
         e.last_used = clock;
-        let body = e.body.clone();
+        let hit = hit_of(key, e, want_gzip);
         inner.hits += 1;
-        Some(body)
+        Some(hit)
     }
 
     /// The answer stored under `key` if it was computed at `version`; a hit
@@ -115,6 +177,18 @@ impl ResponseCache {
         version: &DataVersion,
         global: Option<DataVersion>,
     ) -> Option<Bytes> {
+        self.lookup(key, version, global, false).map(|h| h.body)
+    }
+
+    /// [`get`](Self::get), with the gzip copy when `want_gzip` (the client
+    /// accepts gzip; see [`Hit`]).
+    pub fn lookup(
+        &self,
+        key: &str,
+        version: &DataVersion,
+        global: Option<DataVersion>,
+        want_gzip: bool,
+    ) -> Option<Hit> {
         let mut inner = self.lock();
         inner.clock += 1;
         let clock = inner.clock;
@@ -122,13 +196,13 @@ impl ResponseCache {
             Some(e) if e.version == *version => {
                 e.seen_at = global;
                 e.last_used = clock;
-                let body = e.body.clone();
+                let hit = hit_of(key, e, want_gzip);
                 inner.hits += 1;
-                Some(body)
+                Some(hit)
             }
             Some(_) => {
                 if let Some(e) = inner.entries.remove(key) {
-                    inner.bytes -= e.body.len();
+                    inner.bytes -= e.bytes();
                 }
                 inner.misses += 1;
                 None
@@ -138,6 +212,53 @@ impl ResponseCache {
                 None
             }
         }
+    }
+
+    /// Attaches `gzip`, the gzip copy of the body stored under `key` at
+    /// `version` ([`GzipTicket`]), if that entry is still there (same key
+    /// and version) and the copy is smaller than the body. Makes room by
+    /// evicting the least recently used other entries; the copy is dropped
+    /// when it cannot fit. `None`: no copy could be made.
+    pub(crate) fn attach_gzip(&self, key: &str, version: &DataVersion, gzip: Option<Bytes>) {
+        let mut inner = self.lock();
+        let Some(e) = inner.entries.get_mut(key) else {
+            return;
+        };
+        if e.version != *version || e.gzip != Gzip::Pending {
+            return;
+        }
+        let gzip = match gzip {
+            Some(g) if g.len() < e.body.len() && g.len() <= self.max_bytes / 2 => g,
+            _ => {
+                e.gzip = Gzip::Skip;
+                return;
+            }
+        };
+        while inner.bytes + gzip.len() > self.max_bytes {
+            let Some(oldest) = inner
+                .entries
+                .iter()
+                .filter(|(k, _)| k.as_str() != key)
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(e) = inner.entries.remove(&oldest) {
+                inner.bytes -= e.bytes();
+            }
+        }
+        let fits = inner.bytes + gzip.len() <= self.max_bytes;
+        let len = gzip.len();
+        if let Some(e) = inner.entries.get_mut(key) {
+            if fits {
+                e.gzip = Gzip::Ready(gzip);
+            } else {
+                e.gzip = Gzip::Skip;
+                return;
+            }
+        }
+        inner.bytes += len;
     }
 
     /// Stores an answer computed at `version` (and at the database-wide
@@ -152,7 +273,7 @@ impl ResponseCache {
         inner.clock += 1;
         let clock = inner.clock;
         if let Some(old) = inner.entries.remove(&key) {
-            inner.bytes -= old.body.len();
+            inner.bytes -= old.bytes();
         }
         while inner.bytes + body.len() > self.max_bytes {
             let Some(oldest) = inner
@@ -164,7 +285,7 @@ impl ResponseCache {
                 break;
             };
             if let Some(e) = inner.entries.remove(&oldest) {
-                inner.bytes -= e.body.len();
+                inner.bytes -= e.bytes();
             }
         }
         inner.bytes += body.len();
@@ -174,6 +295,7 @@ impl ResponseCache {
                 version,
                 seen_at: global,
                 body,
+                gzip: Gzip::None,
                 last_used: clock,
             },
         );
@@ -185,8 +307,41 @@ impl ResponseCache {
         CacheStats {
             entries: inner.entries.len(),
             bytes: inner.bytes,
+            gzip_entries: inner
+                .entries
+                .values()
+                .filter(|e| matches!(e.gzip, Gzip::Ready(_)))
+                .count(),
             hits: inner.hits,
             misses: inner.misses,
         }
     }
+}
+
+/// The [`Hit`] of entry `e` under `key`: the gzip copy when `want_gzip` and
+/// ready; else, when `want_gzip` and none was asked for yet, a ticket to
+/// make it (bodies under [`GZIP_MIN_BYTES`] are never compressed).
+fn hit_of(key: &str, e: &mut Entry, want_gzip: bool) -> Hit {
+    let mut hit = Hit {
+        body: e.body.clone(),
+        gzip: None,
+        compress: None,
+    };
+    if !want_gzip {
+        return hit;
+    }
+    match &e.gzip {
+        Gzip::Ready(g) => hit.gzip = Some(g.clone()),
+        Gzip::None if e.body.len() >= GZIP_MIN_BYTES => {
+            e.gzip = Gzip::Pending;
+            hit.compress = Some(GzipTicket::new(
+                key.to_string(),
+                e.version.clone(),
+                e.body.clone(),
+            ));
+        }
+        Gzip::None => e.gzip = Gzip::Skip,
+        Gzip::Pending | Gzip::Skip => {}
+    }
+    hit
 }

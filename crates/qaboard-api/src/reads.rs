@@ -1,6 +1,6 @@
 //! Reads of the webapp and of `qa batch` / `qa optimize`.
 use actix_web::web::Bytes;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use qaboard_db::read::{self, CommitWindow};
 use qaboard_db::{DataVersion, DbConn};
@@ -13,8 +13,9 @@ use serde_json::{Map, Value};
 use crate::extract::ReadAccess;
 use crate::state::AppState;
 use crate::views::{commit_json, CommitViewOptions};
-use crate::{json_bytes, run_db, ApiError};
+use crate::{run_db, ApiError};
 
+mod encoded;
 mod heavy;
 
 /// Query parameters of the commit reads.
@@ -42,8 +43,13 @@ pub struct CommitQuery {
 /// besides the data and, for answers that depend on the clock, `clock` (e.g.
 /// the current second): an answer is reused only for the same data and the
 /// same `clock`.
+///
+/// `gzip_ok`: the client accepts gzip; a hit then gets the entry's gzip copy
+/// once it is made (`cache::gzip`), else the identity body and, the first
+/// time, the copy is made in the background ([`encoded`]).
 async fn cached_read<D, V, L, R>(
     state: web::Data<AppState>,
+    gzip_ok: bool,
     key: String,
     clock: Option<String>,
     version: V,
@@ -60,6 +66,7 @@ where
     let cache = state.config.cache.clone();
     let caching = cache.enabled() && pool.versions_shared();
     let key = format!("{}|{key}", state.cache_scope);
+    let hit_cache = cache.clone();
     if caching {
         let (pool, cache, key, clock, version) = (
             pool.clone(),
@@ -76,17 +83,20 @@ where
                 .data_version(&mut conn)
                 .ok()
                 .map(|g| g.at(clock.as_deref()));
-            if let Some(body) = global.as_ref().and_then(|g| cache.get_unchanged(&key, g)) {
-                return Ok(Some(body));
+            if let Some(hit) = global
+                .as_ref()
+                .and_then(|g| cache.lookup_unchanged(&key, g, gzip_ok))
+            {
+                return Ok(Some(hit));
             }
             Ok(match version(&mut conn)? {
-                Some(v) => cache.get(&key, &v.at(clock.as_deref()), global),
+                Some(v) => cache.lookup(&key, &v.at(clock.as_deref()), global, gzip_ok),
                 None => None,
             })
         })
         .await?;
-        if let Some(body) = hit {
-            return Ok(json_bytes(body));
+        if let Some(hit) = hit {
+            return Ok(encoded::hit(hit, &hit_cache));
         }
     }
     // Reads that build large answers run at most one per core at a time
@@ -105,8 +115,8 @@ where
                     Some(v) => {
                         let v = v.at(clock.as_deref());
                         // Another request may have rendered it while this one waited.
-                        if let Some(body) = cache.get(&key, &v, global.clone()) {
-                            return Ok((None, Err(body)));
+                        if let Some(hit) = cache.lookup(&key, &v, global.clone(), gzip_ok) {
+                            return Ok((None, Err(hit)));
                         }
                         Some((v, global))
                     }
@@ -120,16 +130,19 @@ where
         drop(conn);
         let data = match data {
             Ok(d) => d,
-            Err(cached) => return Ok(cached),
+            Err(cached) => return Ok(Err(cached)),
         };
         let body = Bytes::from(render(data));
         if let Some((v, global)) = v {
             cache.put(key, v, global, body.clone());
         }
-        Ok(body)
+        Ok(Ok(body))
     })
     .await?;
-    Ok(json_bytes(body))
+    Ok(match body {
+        Ok(body) => encoded::identity(body),
+        Err(hit) => encoded::hit(hit, &hit_cache),
+    })
 }
 
 fn required_project(p: Option<String>) -> Result<String, ApiError> {
@@ -181,6 +194,7 @@ fn latest_sha(
 /// `GET /api/v1/commit/[<id or prefix>]`
 pub async fn get_commit(
     _: ReadAccess,
+    req: HttpRequest,
     state: web::Data<AppState>,
     sha: Option<web::Path<String>>,
     q: web::Query<CommitQuery>,
@@ -249,7 +263,8 @@ pub async fn get_commit(
             };
             commit_json(&tree, None, &opts)
         };
-    cached_read(state, key, None, version, load, render).await
+    let gzip_ok = crate::static_files::accepts_gzip(&req);
+    cached_read(state, gzip_ok, key, None, version, load, render).await
 }
 
 /// Query parameters of the commits list.
@@ -287,6 +302,7 @@ fn flag(v: Option<&str>) -> bool {
 /// `GET /api/v1/commits/[<branch>]`
 pub async fn get_commits(
     _: ReadAccess,
+    req: HttpRequest,
     state: web::Data<AppState>,
     branch: Option<web::Path<String>>,
     q: web::Query<CommitsQuery>,
@@ -370,7 +386,8 @@ pub async fn get_commits(
     // A window that ends now is one answer per second: it replaces the
     // previous second's under the same key instead of piling up beside it.
     let clock = to_given.is_none().then(|| now.timestamp().to_string());
-    cached_read(state, key, clock, version, load, render).await
+    let gzip_ok = crate::static_files::accepts_gzip(&req);
+    cached_read(state, gzip_ok, key, clock, version, load, render).await
 }
 
 /// Query with a project.

@@ -159,10 +159,12 @@ fn headers_accept_gzip(headers: &header::HeaderMap) -> bool {
         .any(accept_encoding_allows_gzip)
 }
 
-/// Whether one `Accept-Encoding` value allows gzip: `gzip`, `x-gzip` or `*`
-/// with q > 0 (RFC 9110 section 12.5.3).
+/// Whether one `Accept-Encoding` value allows gzip: `gzip` or `x-gzip` with
+/// q > 0, or, when neither is named, `*` with q > 0 (RFC 9110 section
+/// 12.5.3: `gzip;q=0, *` refuses gzip).
 pub(crate) fn accept_encoding_allows_gzip(value: &str) -> bool {
-    value.split(',').any(|item| {
+    let (mut named, mut any) = (None::<bool>, false);
+    for item in value.split(',') {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
@@ -170,8 +172,34 @@ pub(crate) fn accept_encoding_allows_gzip(value: &str) -> bool {
             .filter_map(|q| q.trim().parse::<f32>().ok())
             .next()
             .unwrap_or(1.0);
-        matches!(coding.as_str(), "gzip" | "x-gzip" | "*") && q > 0.0
-    })
+        match coding.as_str() {
+            "gzip" | "x-gzip" => named = Some(named.unwrap_or(false) || q > 0.0),
+            "*" => any |= q > 0.0,
+            _ => {}
+        }
+    }
+    named.unwrap_or(any)
+}
+
+#[cfg(test)]
+mod accept_encoding_tests {
+    use super::accept_encoding_allows_gzip as ok;
+
+    #[test]
+    fn gzip_is_allowed_unless_refused() {
+        assert!(ok("gzip, deflate, br"));
+        assert!(ok("br;q=1.0, GZIP;q=0.5"));
+        assert!(ok("x-gzip"));
+        assert!(ok("*"));
+        assert!(!ok(""));
+        assert!(!ok("identity"));
+        assert!(!ok("br, deflate"));
+        assert!(!ok("gzip;q=0"));
+        assert!(!ok("gzip; q=0.000"));
+        assert!(!ok("gzip;q=0, *"));
+        assert!(!ok("*;q=0"));
+        assert!(ok("*;q=0, gzip"));
+    }
 }
 
 fn with_gz(path: &OsStr) -> PathBuf {

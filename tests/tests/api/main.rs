@@ -28,6 +28,7 @@ mod operations;
 mod read_after_write;
 mod replay;
 mod response_cache;
+mod response_gzip;
 mod robustness;
 mod routes;
 mod smoke;

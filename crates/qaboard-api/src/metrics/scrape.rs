@@ -111,7 +111,7 @@ impl ScrapeInputs {
             ));
             out.extend(const_gauge(
                 "qaboard_response_cache_bytes",
-                "Bytes of the answers held by the response cache.",
+                "Bytes of the answers held by the response cache, gzip copies included.",
                 i64::try_from(c.bytes).unwrap_or(i64::MAX),
             ));
         }

@@ -88,6 +88,30 @@ where
     }
 }
 
+/// Queues `f` on the heavy-read threads without waiting for it (on actix's
+/// blocking pool if those threads could not be started): work after an
+/// answer, such as the gzip copy of a cached answer. A panic in `f` is
+/// logged and leaves the thread running.
+pub(crate) fn spawn_heavy<F>(f: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    let job: Job = Box::new(move || {
+        if catch_unwind(AssertUnwindSafe(f)).is_err() {
+            log::error!("a background job of the heavy reads panicked");
+        }
+    });
+    match queue() {
+        Some(queue) => {
+            // The receiver lives as long as the process: never refused.
+            let _ = queue.send(job);
+        }
+        None => {
+            drop(actix_web::rt::task::spawn_blocking(job));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
