@@ -41,15 +41,6 @@ macro_rules! input_metadata_text {
     };
 }
 
-/// Binds a list of ids (`ids`: `&[i32]`; `json`: the same as a JSON array
-/// text) to a statement: an `integer[]` here, for `= ANY(...)`.
-macro_rules! bind_ids {
-    ($out:expr, $ids:expr, $json:expr) => {{
-        let _ = $json;
-        $out.push_bind_param::<::diesel::sql_types::Array<::diesel::sql_types::Integer>, _>($ids)
-    }};
-}
-
 /// Held around a write made outside a transaction: nothing on PostgreSQL.
 macro_rules! single_writer {
     () => {

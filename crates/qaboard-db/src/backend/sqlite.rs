@@ -37,15 +37,6 @@ macro_rules! input_metadata_text {
     };
 }
 
-/// Binds a list of ids (`ids`: `&[i32]`; `json`: the same as a JSON array
-/// text) to a statement: the JSON text here, for `json_each(...)`.
-macro_rules! bind_ids {
-    ($out:expr, $ids:expr, $json:expr) => {{
-        let _ = $ids;
-        $out.push_bind_param::<::diesel::sql_types::Text, _>($json)
-    }};
-}
-
 /// Held around a write made outside a transaction: this process's writer lock.
 macro_rules! single_writer {
     () => {

@@ -195,6 +195,11 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
     s
 }
 
+// First, with its macros (`window_filter!`, `in_window!`): the list's
+// version (`stamps`) selects the window's commits with them too.
+#[macro_use]
+pub(crate) mod window;
+
 pub(crate) mod action;
 pub(crate) mod batch;
 pub(crate) mod commit;
@@ -208,4 +213,3 @@ pub(crate) mod test_input;
 pub(crate) mod tree;
 pub(crate) mod user;
 pub(crate) mod webhook;
-pub(crate) mod window;

@@ -8,7 +8,7 @@
 //! concurrent transactions commit. Legacy rows without stamp count as 0.
 use super::commit::find_commit;
 use super::prelude::*;
-use super::window::window_commit_stamps;
+use super::window::{window_range, WindowBy};
 
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Integer, Nullable, Text};
@@ -25,21 +25,19 @@ enum Below<'a> {
     Nothing,
     /// One commit (by id), its batches and their outputs.
     Commit(i32),
-    /// The batches of these commits (ids) and their outputs.
-    Commits(&'a [i32]),
+    /// The commits of a window (a query selecting their `id, stamp`, with
+    /// the window's filters, order and limit), their batches and outputs.
+    Window(&'a dyn QueryFragment<Backend>),
 }
 
 /// A version statement: the project's stamp, then `count.sum` per level of
-/// `below`, as one text. Written with bound values only (ids included), so
+/// `below`, as one text. Written with bound values only, so
 /// each shape is one statement prepared once per connection (a static query
 /// id per shape), not parsed and planned on every read as a statement with
 /// literal id lists was (0.2 ms of PostgreSQL CPU per list read).
 struct Version<'a, S> {
     project: &'a str,
     below: Below<'a>,
-    /// The ids of `Below::Commits` as a JSON array text (SQLite binds this,
-    /// for `json_each`; PostgreSQL binds the ids as an array).
-    ids_json: String,
     shape: std::marker::PhantomData<S>,
 }
 
@@ -55,24 +53,27 @@ impl<S: 'static> QueryId for Version<'_, S> {
 
 impl<S> QueryFragment<Backend> for Version<'_, S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Backend>) -> QueryResult<()> {
-        if let Below::Commits(ids) = &self.below {
-            // The window's batches, read once (`b`).
-            if IS_POSTGRES {
-                out.push_sql(
-                    "WITH b AS MATERIALIZED (SELECT id, stamp FROM batches WHERE ci_commit_id = ANY(",
-                );
-                push_ids(&mut out, ids, &self.ids_json)?;
-                out.push_sql(")) ");
+        if let Below::Window(window) = &self.below {
+            // The window's commits (`w`) and their batches (`b`), read once.
+            out.push_sql("WITH w AS MATERIALIZED (");
+            window.walk_ast(out.reborrow())?;
+            out.push_sql(
+                "), b AS MATERIALIZED (SELECT id, stamp FROM batches \
+                 WHERE ci_commit_id IN (SELECT id FROM w)) SELECT ",
+            );
+            // Which commits (whatever their order), then their count.sum.
+            out.push_sql(if IS_POSTGRES {
+                "(SELECT COALESCE(string_agg(CAST(id AS TEXT), ',' ORDER BY id), '') FROM w)"
             } else {
-                out.push_sql(
-                    "WITH b AS (SELECT id, stamp FROM batches WHERE ci_commit_id IN \
-                     (SELECT value FROM json_each(",
-                );
-                push_ids(&mut out, ids, &self.ids_json)?;
-                out.push_sql("))) ");
-            }
+                "(SELECT COALESCE(group_concat(id, ',' ORDER BY id), '') FROM w)"
+            });
+            out.push_sql(" || ':' || ");
+            out.push_sql(COUNT_SUM);
+            out.push_sql("FROM w) || ':' || ");
+        } else {
+            out.push_sql("SELECT ");
         }
-        out.push_sql("SELECT COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = ");
+        out.push_sql("COALESCE((SELECT CAST(stamp AS TEXT) FROM projects WHERE id = ");
         out.push_bind_param::<Text, _>(&self.project)?;
         out.push_sql("), 'n')");
         match &self.below {
@@ -94,7 +95,7 @@ impl<S> QueryFragment<Backend> for Version<'_, S> {
                     out.push_sql(close);
                 }
             }
-            Below::Commits(_) => {
+            Below::Window(_) => {
                 out.push_sql(" || ':' || ");
                 out.push_sql(COUNT_SUM);
                 out.push_sql("FROM b) || ':' || ");
@@ -117,16 +118,6 @@ impl<S> QueryFragment<Backend> for Version<'_, S> {
     }
 }
 
-/// Binds the window's commit ids: an `integer[]` on PostgreSQL, a JSON
-/// array text on SQLite.
-fn push_ids<'b>(
-    out: &mut AstPass<'_, 'b, Backend>,
-    ids: &'b [i32],
-    ids_json: &'b String,
-) -> QueryResult<()> {
-    bind_ids!(out, ids, ids_json)
-}
-
 impl<S> Query for Version<'_, S> {
     type SqlType = Nullable<Text>;
 }
@@ -135,25 +126,22 @@ impl<S> RunQueryDsl<Conn> for Version<'_, S> {}
 
 /// Runs the version statement of `project` and `below`.
 fn version_of(conn: &mut Conn, project: &str, below: Below<'_>) -> Result<String, DbError> {
-    fn run<S: 'static>(conn: &mut Conn, q: Version<'_, S>) -> Result<String, DbError> {
-        Ok(q.get_result::<Option<String>>(conn)?.unwrap_or_default())
-    }
-    let ids_json = match (&below, IS_POSTGRES) {
-        (Below::Commits(ids), false) => serde_json::to_string(ids).unwrap_or_default(),
-        _ => String::new(),
-    };
-    fn of<'a, S>(project: &'a str, below: Below<'a>, ids_json: String) -> Version<'a, S> {
-        Version {
+    fn run<S: 'static>(
+        conn: &mut Conn,
+        project: &str,
+        below: Below<'_>,
+    ) -> Result<String, DbError> {
+        let q = Version::<S> {
             project,
             below,
-            ids_json,
             shape: std::marker::PhantomData,
-        }
+        };
+        Ok(q.get_result::<Option<String>>(conn)?.unwrap_or_default())
     }
     match below {
-        Below::Nothing => run(conn, of::<ProjectOnly>(project, below, ids_json)),
-        Below::Commit(_) => run(conn, of::<OneCommit>(project, below, ids_json)),
-        Below::Commits(_) => run(conn, of::<WindowCommits>(project, below, ids_json)),
+        Below::Nothing => run::<ProjectOnly>(conn, project, below),
+        Below::Commit(_) => run::<OneCommit>(conn, project, below),
+        Below::Window(_) => run::<WindowCommits>(conn, project, below),
     }
 }
 
@@ -174,27 +162,20 @@ pub(crate) fn commit_version(
     )))
 }
 
-/// The version of the commits list of a window: the commits it selects with
-/// their own stamps (one statement, the window's own query), then the
-/// project's stamp and the stamps of their batches and outputs (a second
-/// statement). The commits' count and sum are computed here from the first
-/// statement's rows rather than by a third aggregate over `ci_commits`
-/// (bench/README.md "Peak RSS and the list's version", docs/read-performance.md).
+/// The version of the commits list of a window: which commits it selects
+/// with their own stamps, the project's stamp, and the stamps of their
+/// batches and outputs, in one statement after the window's time range
+/// (`window_range`): the window's own query is its first part, so the
+/// version follows exactly the commits the list shows.
 pub(crate) fn window_version(conn: &mut Conn, w: &CommitWindow) -> Result<String, DbError> {
-    let commits = window_commit_stamps(conn, w)?;
-    if commits.is_empty() {
+    let by = WindowBy::of(w);
+    let Some(range) = window_range(conn, &by)? else {
         return version_of(conn, &w.project, Below::Nothing);
-    }
-    let ids: Vec<i32> = commits.iter().map(|(id, _)| *id).collect();
-    let list = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
-    // Same count.sum as the statement's (sum over i128: no overflow).
-    let stamps: i128 = commits
-        .iter()
-        .map(|(_, s)| i128::from(s.unwrap_or(0)))
-        .sum();
-    Ok(format!(
-        "{list}:{}.{stamps}:{}",
-        commits.len(),
-        version_of(conn, &w.project, Below::Commits(&ids))?
-    ))
+    };
+    let window = in_window!(
+        ci_commits::table.select((ci_commits::id, CommitStamp)),
+        by,
+        range
+    );
+    version_of(conn, &w.project, Below::Window(&window))
 }

@@ -141,28 +141,28 @@ type TimeRange = (chrono::DateTime<Utc>, chrono::DateTime<Utc>);
 /// statements of a list's version (its time range and its commits' stamps)
 /// are prepared once per connection rather than parsed and planned on every
 /// read (bench/README.md "The list's hit path in prepared statements").
-struct WindowBy<'a> {
-    project: &'a str,
+pub(crate) struct WindowBy<'a> {
+    pub(crate) project: &'a str,
     /// No branch filter.
-    any_branch: bool,
-    branch: &'a str,
+    pub(crate) any_branch: bool,
+    pub(crate) branch: &'a str,
     /// `origin/<branch>`: commits first seen on the remote branch count too.
-    origin: String,
+    pub(crate) origin: String,
     /// No committer filter.
-    any_committer: bool,
-    committer: &'a str,
+    pub(crate) any_committer: bool,
+    pub(crate) committer: &'a str,
     /// The committer asked for is `unknown`: legacy rows with an empty or
     /// NULL committer are shown with that name
     /// (`rules::committer_name_or_unknown`), so they match it too.
-    unknown: bool,
+    pub(crate) unknown: bool,
     /// The requested window (before `commits_window_bounds`) and its limit.
-    from: chrono::DateTime<Utc>,
-    to: chrono::DateTime<Utc>,
-    limit: i64,
+    pub(crate) from: chrono::DateTime<Utc>,
+    pub(crate) to: chrono::DateTime<Utc>,
+    pub(crate) limit: i64,
 }
 
 impl<'a> WindowBy<'a> {
-    fn of(w: &'a CommitWindow) -> Self {
+    pub(crate) fn of(w: &'a CommitWindow) -> Self {
         let branch = w.branch.as_deref().unwrap_or("");
         let committer = w.committer.as_deref().unwrap_or("");
         WindowBy {
@@ -181,7 +181,10 @@ impl<'a> WindowBy<'a> {
 }
 
 /// The time range of a window: `None` when no commit matches its filters.
-fn window_range(conn: &mut Conn, by: &WindowBy<'_>) -> Result<Option<TimeRange>, DbError> {
+pub(crate) fn window_range(
+    conn: &mut Conn,
+    by: &WindowBy<'_>,
+) -> Result<Option<TimeRange>, DbError> {
     let Some(latest) = ci_commits::table
         .filter(window_filter!(by))
         .select(MaxAuthored)
@@ -192,20 +195,4 @@ fn window_range(conn: &mut Conn, by: &WindowBy<'_>) -> Result<Option<TimeRange>,
     Ok(Some(qaboard_model::window::commits_window_bounds(
         latest, by.from, by.to,
     )))
-}
-
-/// The ids of the commits a window shows, in the order and with the limit of
-/// [`commits_in_window`], each with its change stamp (`None`: never
-/// stamped), for the window's version (`super::stamps`): one statement
-/// gives both which commits are shown and their own stamps.
-pub(crate) fn window_commit_stamps(
-    conn: &mut Conn,
-    w: &CommitWindow,
-) -> Result<Vec<(i32, Option<i64>)>, DbError> {
-    let by = WindowBy::of(w);
-    let Some(range) = window_range(conn, &by)? else {
-        return Ok(Vec::new());
-    };
-    let q = ci_commits::table.select((ci_commits::id, CommitStamp));
-    Ok(in_window!(q, by, range).load(conn)?)
 }
