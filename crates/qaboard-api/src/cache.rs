@@ -49,6 +49,27 @@ struct Inner {
     misses: u64,
 }
 
+impl Inner {
+    /// Evicts the least recently used entries (never `keep`'s) until
+    /// `needed` more bytes fit in `max_bytes`, or nothing is left to evict.
+    fn evict_for(&mut self, needed: usize, max_bytes: usize, keep: Option<&str>) {
+        while self.bytes + needed > max_bytes {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != keep)
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(e) = self.entries.remove(&oldest) {
+                self.bytes -= e.bytes();
+            }
+        }
+    }
+}
+
 /// What the cache holds and how it served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
@@ -234,20 +255,7 @@ impl ResponseCache {
                 return;
             }
         };
-        while inner.bytes + gzip.len() > self.max_bytes {
-            let Some(oldest) = inner
-                .entries
-                .iter()
-                .filter(|(k, _)| k.as_str() != key)
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some(e) = inner.entries.remove(&oldest) {
-                inner.bytes -= e.bytes();
-            }
-        }
+        inner.evict_for(gzip.len(), self.max_bytes, Some(key));
         let fits = inner.bytes + gzip.len() <= self.max_bytes;
         let len = gzip.len();
         if let Some(e) = inner.entries.get_mut(key) {
@@ -275,19 +283,7 @@ impl ResponseCache {
         if let Some(old) = inner.entries.remove(&key) {
             inner.bytes -= old.bytes();
         }
-        while inner.bytes + body.len() > self.max_bytes {
-            let Some(oldest) = inner
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some(e) = inner.entries.remove(&oldest) {
-                inner.bytes -= e.bytes();
-            }
-        }
+        inner.evict_for(body.len(), self.max_bytes, None);
         inner.bytes += body.len();
         inner.entries.insert(
             key,

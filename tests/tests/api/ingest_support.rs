@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use diesel::RunQueryDsl;
 use qaboard_db::DbConn;
 use qaboard_tests::{reference_dir, Client, TestApp};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// The tables ingestion writes to.
 pub const TABLES: [&str; 5] = [
@@ -76,6 +76,13 @@ pub fn with(body: &Value, key: &str, value: Value) -> Value {
         .expect("object body")
         .insert(key.to_string(), value);
     b
+}
+
+/// The recorded `qa run` body for test input `input` with metric `psnr`.
+pub fn output_for(input: &str, psnr: f64) -> Value {
+    let body = with(&output_body(), "input_path", json!(input));
+    let body = with(&body, "rel_input_path", json!(input));
+    with(&body, "metrics", json!({"psnr": psnr}))
 }
 
 /// `body` without `keys`.

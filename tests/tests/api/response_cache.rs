@@ -27,19 +27,13 @@ fn backends() -> Vec<TestDb> {
     dbs
 }
 
-fn output(input: &str, psnr: f64) -> Value {
-    let body = with(&output_body(), "input_path", json!(input));
-    let body = with(&body, "rel_input_path", json!(input));
-    with(&body, "metrics", json!({"psnr": psnr}))
-}
-
 #[test]
 fn cached_reads_follow_every_write() {
     for db in backends() {
         let label = format!("{db:?}");
         let (cache, app) = app_with_cache(db, 8 * 1024 * 1024);
         let c = Client::new(&app);
-        let body = output("a.jpg", 1.0);
+        let body = output_for("a.jpg", 1.0);
         let (project, sha) = (
             str_of(&body, "project").to_string(),
             str_of(&body, "commit_sha").to_string(),
@@ -82,7 +76,7 @@ fn cached_reads_follow_every_write() {
         assert_eq!(get_ok(&c, &list), l1, "{label}");
 
         // A new output through the API.
-        c.post("/api/v1/output/", &output("b.jpg", 3.0));
+        c.post("/api/v1/output/", &output_for("b.jpg", 3.0));
         let d = get_ok(&c, &detail);
         assert_eq!(
             d["batches"]["default"]["outputs"]
@@ -146,7 +140,7 @@ fn cached_reads_follow_every_write() {
         assert_eq!(c.get(&path).status, 404, "{label}");
         c.post(
             "/api/v1/output/",
-            &with(&output("c.jpg", 1.0), "commit_sha", json!(other)),
+            &with(&output_for("c.jpg", 1.0), "commit_sha", json!(other)),
         );
         assert_eq!(c.get(&path).status, 200, "{label}");
 
@@ -166,7 +160,7 @@ fn the_cache_stays_within_its_bound_and_can_be_off() {
         // Room for about two answers of this size.
         let (cache, app) = app_with_cache(db, 24 * 1024);
         let c = Client::new(&app);
-        let body = output("a.jpg", 1.0);
+        let body = output_for("a.jpg", 1.0);
         let project = str_of(&body, "project").to_string();
         let mut shas = Vec::new();
         for i in 0..6 {
@@ -187,7 +181,7 @@ fn the_cache_stays_within_its_bound_and_can_be_off() {
     for db in backends() {
         let (cache, app) = app_with_cache(db, 0);
         let c = Client::new(&app);
-        let body = output("a.jpg", 1.0);
+        let body = output_for("a.jpg", 1.0);
         c.post("/api/v1/output/", &body);
         let path = format!(
             "/api/v1/commit/{}?project={}",
@@ -205,7 +199,7 @@ fn a_list_without_to_keeps_one_answer_not_one_per_second() {
         let label = format!("{db:?}");
         let (cache, app) = app_with_cache(db, 8 * 1024 * 1024);
         let c = Client::new(&app);
-        let body = output("a.jpg", 1.0);
+        let body = output_for("a.jpg", 1.0);
         c.post("/api/v1/output/", &body);
         let list = format!(
             "/api/v1/commits/?project={}",
@@ -228,7 +222,7 @@ fn parameters_never_run_into_each_other_in_the_cache() {
         let (_cache, app) = app_with_cache(db, 8 * 1024 * 1024);
         let c = Client::new(&app);
         let body = with(
-            &output("a.jpg", 1.0),
+            &output_for("a.jpg", 1.0),
             "metrics",
             json!({"psnr": 1.0, "ssim": 0.5}),
         );

@@ -87,12 +87,6 @@ fn gzip_answer(app: &TestApp, path: &str, expected: &[u8]) -> usize {
     panic!("{path}: never answered gzip-encoded");
 }
 
-fn output(input: &str, psnr: f64) -> Value {
-    let body = with(&output_body(), "input_path", json!(input));
-    let body = with(&body, "rel_input_path", json!(input));
-    with(&body, "metrics", json!({"psnr": psnr}))
-}
-
 #[test]
 fn heavy_reads_are_gzip_encoded_for_clients_that_accept_gzip() {
     let max_bytes = 8 * 1024 * 1024;
@@ -103,13 +97,13 @@ fn heavy_reads_are_gzip_encoded_for_clients_that_accept_gzip() {
     };
     for_each_backend(cfg, |app| {
         let c = Client::new(app);
-        let body = output("a.jpg", 1.0);
+        let body = output_for("a.jpg", 1.0);
         let (project, sha) = (
             str_of(&body, "project").to_string(),
             str_of(&body, "commit_sha").to_string(),
         );
         for (i, input) in ["a.jpg", "b.jpg", "c.jpg"].iter().enumerate() {
-            let r = c.post("/api/v1/output/", &output(input, i as f64));
+            let r = c.post("/api/v1/output/", &output_for(input, i as f64));
             assert_eq!(r.status, 200, "{}", r.body);
         }
         let metrics = encode(r#"{"psnr":1}"#);
@@ -149,7 +143,7 @@ fn heavy_reads_are_gzip_encoded_for_clients_that_accept_gzip() {
         // A write that changes both reads: the next answer of either
         // encoding shows it, and the gzip copy follows.
         let before = cache.stats().misses;
-        let r = c.post("/api/v1/output/", &output("d.jpg", 9.0));
+        let r = c.post("/api/v1/output/", &output_for("d.jpg", 9.0));
         assert_eq!(r.status, 200, "{}", r.body);
         let outputs = |b: &[u8]| {
             let v: Value = serde_json::from_slice(b).expect("JSON");
@@ -202,7 +196,7 @@ fn without_the_cache_answers_stay_identity() {
     };
     for_each_backend(cfg, |app| {
         let c = Client::new(app);
-        let body = output("a.jpg", 1.0);
+        let body = output_for("a.jpg", 1.0);
         c.post("/api/v1/output/", &body);
         let path = format!(
             "/api/v1/commit/{}?project={}",
