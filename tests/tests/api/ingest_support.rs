@@ -150,3 +150,12 @@ pub fn git(dir: &Path, home: &Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// The commit page of the commit an output `body` was posted to.
+pub fn commit_page_path(body: &Value) -> String {
+    format!(
+        "/api/v1/commit/{}?project={}",
+        str_of(body, "commit_sha"),
+        qaboard_tests::encode(str_of(body, "project"))
+    )
+}

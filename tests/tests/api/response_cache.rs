@@ -183,11 +183,7 @@ fn the_cache_stays_within_its_bound_and_can_be_off() {
         let c = Client::new(&app);
         let body = output_for("a.jpg", 1.0);
         c.post("/api/v1/output/", &body);
-        let path = format!(
-            "/api/v1/commit/{}?project={}",
-            str_of(&body, "commit_sha"),
-            encode(str_of(&body, "project"))
-        );
+        let path = commit_page_path(&body);
         assert_eq!(get_ok(&c, &path), get_ok(&c, &path));
         assert_eq!(cache.stats().entries, 0);
     }
@@ -227,11 +223,7 @@ fn parameters_never_run_into_each_other_in_the_cache() {
             json!({"psnr": 1.0, "ssim": 0.5}),
         );
         c.post("/api/v1/output/", &body);
-        let base = format!(
-            "/api/v1/commit/{}?project={}",
-            str_of(&body, "commit_sha"),
-            encode(str_of(&body, "project"))
-        );
+        let base = commit_page_path(&body);
         // Batch "default" with metrics psnr and ssim, then batch
         // "default\npsnr" with metric ssim: the same fields joined by newlines.
         let two = get_ok(

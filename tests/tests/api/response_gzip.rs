@@ -198,11 +198,7 @@ fn without_the_cache_answers_stay_identity() {
         let c = Client::new(app);
         let body = output_for("a.jpg", 1.0);
         c.post("/api/v1/output/", &body);
-        let path = format!(
-            "/api/v1/commit/{}?project={}",
-            str_of(&body, "commit_sha"),
-            encode(str_of(&body, "project"))
-        );
+        let path = commit_page_path(&body);
         let first = identity(app, &path, Some("gzip"));
         for _ in 0..3 {
             assert_eq!(identity(app, &path, Some("gzip")), first);
