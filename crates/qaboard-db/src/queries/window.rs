@@ -138,8 +138,9 @@ type TimeRange = (chrono::DateTime<Utc>, chrono::DateTime<Utc>);
 
 /// The bound values of a window's filters (project, branch, committer), for
 /// [`window_filter!`]: one SQL shape whatever filters are set, so that the
-/// statements of a list's version (its time range and its commits' stamps)
-/// are prepared once per connection rather than parsed and planned on every
+/// statements of a list's version (its time range, then the version
+/// statement that selects the window's commits) are prepared once per
+/// connection rather than parsed and planned on every
 /// read (bench/README.md "The list's hit path in prepared statements").
 pub(crate) struct WindowBy<'a> {
     pub(crate) project: &'a str,
