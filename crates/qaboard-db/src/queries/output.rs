@@ -217,10 +217,8 @@ pub(crate) fn record_output_fast(
 ///   `fresh_since`, and than its authored time);
 /// - the batch's `data.type` is the job type, as a JSON string;
 /// - the commit's storage folder is the one sent, if one is;
-/// - the test input's `data.metadata` is the metadata sent, if any (JSON
-///   equality: PostgreSQL's `jsonb` ignores key order, SQLite compares the
-///   minified text, so a different order there takes the transaction, which
-///   then writes nothing more).
+/// - the test input's `data.metadata` is the metadata sent, if any (see the
+///   comparison in `walk_ast`: when it cannot tell, the transaction decides).
 struct RecordUnchanged<'a> {
     values: OutputValues<'a>,
     fresh_since: chrono::DateTime<Utc>,
@@ -265,27 +263,37 @@ impl diesel::query_builder::QueryFragment<Backend> for RecordUnchanged<'_> {
             " AND (ci_commits.authored_datetime IS NULL \
              OR ci_commits.latest_output_datetime > ci_commits.authored_datetime)",
         );
-        // JSON string equality, never a number's text.
+        // The type is a JSON string equal to the job type. SQLite: read
+        // from the JSONB element, never through its text rendering (diesel
+        // stores strings that need escaping unescaped, so `->` would print
+        // invalid JSON for them).
         out.push_sql(if IS_POSTGRES {
-            " AND batches.data -> 'type' = to_jsonb("
+            " AND jsonb_typeof(batches.data -> 'type') = 'string' AND batches.data ->> 'type' = "
         } else {
-            " AND batches.data -> 'type' = json_quote("
+            " AND json_type(batches.data, '$.type') = 'text' AND batches.data ->> 'type' = "
         });
         out.push_bind_param::<Text, _>(&rec.job_type)?;
-        out.push_sql(if IS_POSTGRES { "::text)" } else { ")" });
         out.push_sql(" AND (");
         out.push_bind_param::<Bool, _>(&self.any_dir)?;
         out.push_sql(" OR ci_commits.commit_dir_override IS NOT DISTINCT FROM ");
         out.push_bind_param::<Nullable<Text>, _>(&self.dir)?;
         out.push_sql(") AND (");
         out.push_bind_param::<Bool, _>(&self.any_metadata)?;
+        // The stored metadata is the one sent, as the Rust comparison of
+        // `record_output` sees it (`1` and `1.0` differ): PostgreSQL compares
+        // the `jsonb` texts (both normalised: key order, spacing; numbers
+        // keep their digits); SQLite compares the JSONB bytes as diesel
+        // encoded both (a different key order, or bytes written by another
+        // encoder, only take the transaction, which then writes nothing
+        // more). Neither parses stored text, so no stored value can make
+        // the statement fail.
         out.push_sql(if IS_POSTGRES {
-            " OR test_inputs.data -> 'metadata' = "
+            " OR CAST(test_inputs.data -> 'metadata' AS TEXT) = CAST("
         } else {
-            " OR json(test_inputs.data -> 'metadata') = json("
+            " OR jsonb_extract(test_inputs.data, '$.metadata') = ("
         });
         out.push_bind_param::<Jsonb, _>(self.metadata)?;
-        out.push_sql(if IS_POSTGRES { ")" } else { "))" });
+        out.push_sql(if IS_POSTGRES { " AS TEXT))" } else { "))" });
         OutputValues::push_conflict(&mut out);
         out.push_sql(
             ", (SELECT test_inputs.data FROM test_inputs WHERE test_inputs.id = outputs.test_input_id)",

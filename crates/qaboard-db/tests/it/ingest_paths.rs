@@ -102,6 +102,49 @@ fn every_change_an_output_brings_is_written() {
             .unwrap();
         assert_eq!(input.data["metadata"], json!({"iso": 200}), "{ctx}");
 
+        // Metadata holding strings that need escaping, posted twice within
+        // the second (the one-statement path compares it with the stored
+        // one), then a number written differently (1 is not 1.0).
+        let mut escaped = record("e1");
+        escaped.input_metadata = Some(json!({"path": "C:\\data\\x", "note": "say \"hi\""}));
+        post(conn, &escaped, &ctx);
+        let mut again = record("e2");
+        again.input_metadata = escaped.input_metadata.clone();
+        let id = post(conn, &again, &ctx);
+        let input = read::get_output(conn, id)
+            .unwrap()
+            .unwrap()
+            .test_input
+            .unwrap();
+        assert_eq!(
+            input.data["metadata"],
+            escaped.input_metadata.clone().unwrap(),
+            "{ctx}"
+        );
+        let mut float = record("e3");
+        float.input_metadata = Some(json!({"gain": 1.0}));
+        post(conn, &float, &ctx);
+        let mut int = record("e4");
+        int.input_metadata = Some(json!({"gain": 1}));
+        let id = post(conn, &int, &ctx);
+        let input = read::get_output(conn, id)
+            .unwrap()
+            .unwrap()
+            .test_input
+            .unwrap();
+        assert_eq!(input.data["metadata"], json!({"gain": 1}), "{ctx}");
+        assert!(input.data["metadata"]["gain"].is_u64(), "{ctx}");
+
+        // A job type that needs escaping: recorded, then kept.
+        let mut quoted = record("q1");
+        quoted.job_type = "a\"b\\c".into();
+        post(conn, &quoted, &ctx);
+        let mut quoted_again = record("q2");
+        quoted_again.job_type = quoted.job_type.clone();
+        post(conn, &quoted_again, &ctx);
+        let typed = "SELECT count(*) AS n FROM batches WHERE data ->> 'type' = 'a\"b\\c'";
+        assert_eq!(count(conn, typed), 1, "{ctx}");
+
         // Another storage folder for the commit, then none sent (kept).
         let mut moved = record("g");
         moved.commit_dir_override = Some(Some("/shared/elsewhere".into()));
@@ -140,7 +183,7 @@ fn every_change_an_output_brings_is_written() {
         );
         assert_eq!(
             count(conn, "SELECT count(*) AS n FROM outputs"),
-            11,
+            17,
             "{ctx}"
         );
     }

@@ -1,1 +1,0 @@
-CREATE INDEX IF NOT EXISTS ix_outputs_batch_id ON outputs (batch_id);
