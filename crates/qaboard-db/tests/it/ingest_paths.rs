@@ -8,7 +8,7 @@ use qaboard_db::read;
 use qaboard_db::testing::TestDb;
 use qaboard_db::DbConn;
 use qaboard_model::OutputId;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{count, exec};
 
@@ -50,6 +50,16 @@ fn post(conn: &mut DbConn, rec: &OutputRecord, ctx: &str) -> OutputId {
     written.output.id
 }
 
+/// Records an output of configuration `config` sent with input metadata
+/// `meta`; returns the metadata its test input then holds.
+fn post_metadata(conn: &mut DbConn, config: &str, meta: Value, ctx: &str) -> Value {
+    let mut rec = record(config);
+    rec.input_metadata = Some(meta);
+    let id = post(conn, &rec, ctx);
+    let input = read::get_output(conn, id).unwrap().unwrap().test_input;
+    input.unwrap().data["metadata"].clone()
+}
+
 #[test]
 fn every_change_an_output_brings_is_written() {
     for db in TestDb::all() {
@@ -74,66 +84,32 @@ fn every_change_an_output_brings_is_written() {
         let typed = "SELECT count(*) AS n FROM batches WHERE data ->> 'type' = 'tuning'";
         assert_eq!(count(conn, typed), 1, "{ctx}");
 
-        // Input metadata sent: stored, then unchanged (in another key order).
-        let mut meta = record("d");
-        meta.input_metadata = Some(json!({"iso": 100, "lens": "wide"}));
-        post(conn, &meta, &ctx);
-        let mut reordered = record("e");
-        reordered.input_metadata =
-            Some(serde_json::from_str(r#"{"lens":"wide","iso":100}"#).unwrap());
-        let id = post(conn, &reordered, &ctx);
-        let input = read::get_output(conn, id)
-            .unwrap()
-            .unwrap()
-            .test_input
-            .unwrap();
+        // Input metadata sent: stored, then unchanged (in another key order),
+        // then changed.
+        let meta = json!({"iso": 100, "lens": "wide"});
+        post_metadata(conn, "d", meta.clone(), &ctx);
+        let reordered = serde_json::from_str(r#"{"lens":"wide","iso":100}"#).unwrap();
+        assert_eq!(post_metadata(conn, "e", reordered, &ctx), meta, "{ctx}");
+        let changed = json!({"iso": 200});
         assert_eq!(
-            input.data["metadata"],
-            json!({"iso": 100, "lens": "wide"}),
+            post_metadata(conn, "f", changed.clone(), &ctx),
+            changed,
             "{ctx}"
         );
-        let mut changed = record("f");
-        changed.input_metadata = Some(json!({"iso": 200}));
-        let id = post(conn, &changed, &ctx);
-        let input = read::get_output(conn, id)
-            .unwrap()
-            .unwrap()
-            .test_input
-            .unwrap();
-        assert_eq!(input.data["metadata"], json!({"iso": 200}), "{ctx}");
 
         // Metadata holding strings that need escaping, posted twice within
         // the second (the one-statement path compares it with the stored
         // one), then a number written differently (1 is not 1.0).
-        let mut escaped = record("e1");
-        escaped.input_metadata = Some(json!({"path": "C:\\data\\x", "note": "say \"hi\""}));
-        post(conn, &escaped, &ctx);
-        let mut again = record("e2");
-        again.input_metadata = escaped.input_metadata.clone();
-        let id = post(conn, &again, &ctx);
-        let input = read::get_output(conn, id)
-            .unwrap()
-            .unwrap()
-            .test_input
-            .unwrap();
+        let escaped = json!({"path": "C:\\data\\x", "note": "say \"hi\""});
+        post_metadata(conn, "e1", escaped.clone(), &ctx);
         assert_eq!(
-            input.data["metadata"],
-            escaped.input_metadata.clone().unwrap(),
+            post_metadata(conn, "e2", escaped.clone(), &ctx),
+            escaped,
             "{ctx}"
         );
-        let mut float = record("e3");
-        float.input_metadata = Some(json!({"gain": 1.0}));
-        post(conn, &float, &ctx);
-        let mut int = record("e4");
-        int.input_metadata = Some(json!({"gain": 1}));
-        let id = post(conn, &int, &ctx);
-        let input = read::get_output(conn, id)
-            .unwrap()
-            .unwrap()
-            .test_input
-            .unwrap();
-        assert_eq!(input.data["metadata"], json!({"gain": 1}), "{ctx}");
-        assert!(input.data["metadata"]["gain"].is_u64(), "{ctx}");
+        post_metadata(conn, "e3", json!({"gain": 1.0}), &ctx);
+        let int = post_metadata(conn, "e4", json!({"gain": 1}), &ctx);
+        assert!(int["gain"].is_u64(), "{ctx}: {int}");
 
         // A job type that needs escaping: recorded, then kept.
         let mut quoted = record("q1");
