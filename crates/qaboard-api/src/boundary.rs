@@ -268,7 +268,14 @@ pin_project! {
                 log::info!(
                     target: ACCESS_LOG_TARGET,
                     "{}",
-                    AccessLine::new(&line.method, &line.uri, line.version, status, *this.size, start)
+                    AccessLine {
+                        method: &line.method,
+                        uri: &line.uri,
+                        version: line.version,
+                        status,
+                        size: *this.size,
+                        start,
+                    }
                 );
             }
         }
@@ -348,34 +355,14 @@ fn merge_slashes(req: &mut ServiceRequest) {
 /// milliseconds since `start` with six decimals. Shared by [`Boundary`] and
 /// [`crate::front`].
 pub(crate) struct AccessLine<'a> {
-    method: &'a Method,
-    uri: &'a Uri,
-    version: Version,
-    status: StatusCode,
-    size: usize,
-    start: Instant,
-}
-
-impl<'a> AccessLine<'a> {
-    /// The line of a request `method uri version` answered `status` with
-    /// `size` body bytes, `start` being when it arrived.
-    pub(crate) fn new(
-        method: &'a Method,
-        uri: &'a Uri,
-        version: Version,
-        status: StatusCode,
-        size: usize,
-        start: Instant,
-    ) -> Self {
-        AccessLine {
-            method,
-            uri,
-            version,
-            status,
-            size,
-            start,
-        }
-    }
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) version: Version,
+    pub(crate) status: StatusCode,
+    /// Body bytes.
+    pub(crate) size: usize,
+    /// When the request arrived.
+    pub(crate) start: Instant,
 }
 
 impl std::fmt::Display for AccessLine<'_> {
@@ -402,14 +389,14 @@ mod tests {
     #[test]
     fn access_line_as_actix_logger() {
         let uri: Uri = "/s/mnt/a%20b.json?x=1".parse().expect("uri");
-        let line = AccessLine::new(
-            &Method::HEAD,
-            &uri,
-            Version::HTTP_11,
-            StatusCode::OK,
-            12,
-            Instant::now(),
-        )
+        let line = AccessLine {
+            method: &Method::HEAD,
+            uri: &uri,
+            version: Version::HTTP_11,
+            status: StatusCode::OK,
+            size: 12,
+            start: Instant::now(),
+        }
         .to_string();
         assert!(
             line.starts_with("HEAD /s/mnt/a%20b.json?x=1 HTTP/1.1 200 12 "),

@@ -138,14 +138,14 @@ impl PlainRecorder {
         log::info!(
             target: ACCESS_LOG_TARGET,
             "{}",
-            AccessLine::new(
-                &head.method,
-                &head.uri,
-                head.version,
-                StatusCode::OK,
+            AccessLine {
+                method: &head.method,
+                uri: &head.uri,
+                version: head.version,
+                status: StatusCode::OK,
                 size,
-                start
-            )
+                start,
+            }
         );
     }
 }
