@@ -13,7 +13,7 @@
 mod prelude {
     pub(crate) use super::super::tables::*;
     pub(crate) use super::super::{Conn, IS_POSTGRES, OUTPUT_IDENTITY};
-    pub(crate) use super::{like_prefix, max_authored, now_naive, CommitStamp, MaxAuthored};
+    pub(crate) use super::{like_prefix, now_naive, CommitStamp, MaxAuthored};
     pub(crate) use crate::ingest::{
         BatchRecord, CommitEnvelope, OutputPatch, OutputRecord, OutputWithInput,
     };
@@ -127,9 +127,11 @@ macro_rules! input_cols {
 
 /// A fixed SQL expression over `ci_commits` that diesel's DSL cannot write,
 /// as a type with a static query id (unlike `dsl::sql`), so that the
-/// statements using it are prepared once per connection.
+/// statements using it are prepared once per connection. Usable in any query
+/// whose FROM clause holds `ci_commits` once (joins included); its grouping
+/// (`ValidGrouping`) is given beside each.
 macro_rules! commit_expression {
-    ($(#[$doc:meta])* $name:ident = $sql:literal: $st:ty, aggregate: $agg:ty) => {
+    ($(#[$doc:meta])* $name:ident = $sql:literal: $st:ty) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
         pub(crate) struct $name;
@@ -148,10 +150,20 @@ macro_rules! commit_expression {
             }
         }
 
-        impl diesel::expression::AppearsOnTable<super::tables::ci_commits::table> for $name {}
-        impl diesel::expression::SelectableExpression<super::tables::ci_commits::table> for $name {}
-        impl diesel::expression::ValidGrouping<()> for $name {
-            type IsAggregate = $agg;
+        impl<QS> diesel::expression::AppearsOnTable<QS> for $name where
+            QS: diesel::query_source::AppearsInFromClause<
+                super::tables::ci_commits::table,
+                Count = diesel::query_source::Once,
+            >
+        {
+        }
+
+        impl<QS> diesel::expression::SelectableExpression<QS> for $name where
+            QS: diesel::query_source::AppearsInFromClause<
+                super::tables::ci_commits::table,
+                Count = diesel::query_source::Once,
+            >
+        {
         }
     };
 }
@@ -160,23 +172,23 @@ commit_expression!(
     /// `max(authored_datetime)`: diesel's `max` needs an ordered SQL type,
     /// which SQLite's time-zone-aware timestamp is not (its ISO text in UTC
     /// orders fine).
-    MaxAuthored = "max(ci_commits.authored_datetime)":
-        diesel::sql_types::Nullable<TzType>,
-    aggregate: diesel::expression::is_aggregate::Yes
+    MaxAuthored = "max(ci_commits.authored_datetime)": diesel::sql_types::Nullable<TzType>
 );
+
+/// An aggregate: valid with any `GROUP BY`.
+impl<GB> diesel::expression::ValidGrouping<GB> for MaxAuthored {
+    type IsAggregate = diesel::expression::is_aggregate::Yes;
+}
 
 commit_expression!(
     /// A commit's change stamp (not in the diesel schema: only version
     /// queries read it; docs/read-performance.md).
-    CommitStamp = "ci_commits.stamp": diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-    aggregate: diesel::expression::is_aggregate::No
+    CommitStamp = "ci_commits.stamp": diesel::sql_types::Nullable<diesel::sql_types::BigInt>
 );
 
-/// `max(authored_datetime)` as an SQL literal, for queries whose grouping
-/// [`MaxAuthored`] does not implement (joins with `GROUP BY`).
-pub(crate) fn max_authored(
-) -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<super::TzType>> {
-    diesel::dsl::sql::<diesel::sql_types::Nullable<TzType>>("max(ci_commits.authored_datetime)")
+/// A column outside any `GROUP BY`: only in ungrouped queries.
+impl diesel::expression::ValidGrouping<()> for CommitStamp {
+    type IsAggregate = diesel::expression::is_aggregate::No;
 }
 
 pub(crate) fn now_naive() -> NaiveDateTime {

@@ -82,7 +82,7 @@ pub(crate) fn project_summaries(conn: &mut Conn) -> Result<Vec<ProjectSummary>, 
             projects::id,
             projects::data,
             projects::latest_output_datetime,
-            max_authored(),
+            MaxAuthored,
             count(ci_commits::id),
         ))
         .load::<(
