@@ -14,7 +14,7 @@
 //! each entry also remembers the database-wide version
 //! (`DbPool::data_version`: PostgreSQL's transaction snapshot, SQLite's
 //! `data_version`) at which it was last found valid: while nothing at all
-//! was committed since, [`ResponseCache::get_unchanged`] serves it without
+//! was committed since, [`ResponseCache::lookup_unchanged`] serves it without
 //! computing the per-read version. Any commit anywhere changes the
 //! database-wide version, so this shortcut is exact too; after one, the
 //! per-read version decides, and a hit records the new database-wide one.
@@ -162,13 +162,9 @@ impl ResponseCache {
 
     /// The answer stored under `key` if it was last found current at the
     /// database-wide version `global` (nothing committed since): no per-read
-    /// version needed. `None` is not a miss, only "ask [`get`](Self::get)".
-    pub fn get_unchanged(&self, key: &str, global: &DataVersion) -> Option<Bytes> {
-        self.lookup_unchanged(key, global, false).map(|h| h.body)
-    }
-
-    /// [`get_unchanged`](Self::get_unchanged), with the gzip copy when
-    /// `want_gzip` (the client accepts gzip; see [`Hit`]).
+    /// version needed. `None` is not a miss, only "ask
+    /// [`lookup`](Self::lookup)". With the gzip copy when `want_gzip` (the
+    /// client accepts gzip; see [`Hit`]).
     pub fn lookup_unchanged(
         &self,
         key: &str,
@@ -192,17 +188,8 @@ impl ResponseCache {
     /// records `global`, the database-wide version read BEFORE `version`
     /// (so the entry is never marked current at a state it does not show).
     /// An entry of another version is dropped: versions only move forward.
-    pub fn get(
-        &self,
-        key: &str,
-        version: &DataVersion,
-        global: Option<DataVersion>,
-    ) -> Option<Bytes> {
-        self.lookup(key, version, global, false).map(|h| h.body)
-    }
-
-    /// [`get`](Self::get), with the gzip copy when `want_gzip` (the client
-    /// accepts gzip; see [`Hit`]).
+    /// With the gzip copy when `want_gzip` (the client accepts gzip; see
+    /// [`Hit`]).
     pub fn lookup(
         &self,
         key: &str,

@@ -315,11 +315,11 @@ fn pool_cache_jobs_and_process_series() {
         Some(version.clone()),
         "0123456789".into(),
     );
-    assert!(cache.get_unchanged("a", &version).is_some());
-    assert!(cache.get("a", &version, None).is_some());
-    assert!(cache.get_unchanged("a", &version).is_none());
-    assert!(cache.get("b", &version, None).is_none());
-    assert!(cache.get("c", &version, None).is_none());
+    assert!(cache.lookup_unchanged("a", &version, false).is_some());
+    assert!(cache.lookup("a", &version, None, false).is_some());
+    assert!(cache.lookup_unchanged("a", &version, false).is_none());
+    assert!(cache.lookup("b", &version, None, false).is_none());
+    assert!(cache.lookup("c", &version, None, false).is_none());
 
     let metrics = web::Data::new(Metrics::new());
     let job = metrics.job_started();
